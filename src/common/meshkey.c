@@ -67,7 +67,18 @@ meshkey_load (const char *path, char *err, size_t err_size)
         snprintf (err, err_size, "cannot read mesh key %s: %s", path, strerror (errno));
         return NULL;
     }
-    zconfig_t *root = zconfig_load (path);
+    //  Read the file ourselves and parse from memory: czmq 4.2.1's
+    //  zconfig_load leaks on a malformed file. A key file is ~400 bytes;
+    //  anything beyond 64 KiB is not one.
+    char text [65536];
+    FILE *file = fopen (path, "r");
+    size_t size = file? fread (text, 1, sizeof text - 1, file): 0;
+    bool complete = file && feof (file) && !ferror (file);
+    if (file)
+        fclose (file);
+    text [size] = 0;
+    zconfig_t *root = complete && size && !memchr (text, 0, size)? zconfig_str_load (text): NULL;
+    sodium_memzero (text, sizeof text);
     if (!root) {
         snprintf (err, err_size, "mesh key %s is not a key file (make one with 'meshcc keygen FILE')", path);
         return NULL;
