@@ -123,4 +123,132 @@
 //  Longest log line; longer messages are truncated, never split.
 #define NODE_LOG_LINE_MAX           1024
 
+//  Compiling through the mesh (issue 3): the node side.
+//  Job frames between nodes (job_wire.h) carry inputs and outputs, so
+//  mesh sockets accept frames up to JOB_WIRE_MAX_FRAME (ZMQ_MAXMSGSIZE);
+//  gossip frames keep their own WIRE_MAX_FRAME check in the decoder.
+//  64 MiB holds a heavily templated C++ object with full debug info; a
+//  bigger job is refused by the encoder and compiles locally.
+#define JOB_WIRE_MAX_FRAME          (64 * 1024 * 1024)
+//  A compressed job payload may expand to at most this (zstd bomb bound).
+#define JOB_WIRE_MAX_PAYLOAD        (256 * 1024 * 1024)
+//  Counts in one job message. Arguments: make-generated command lines
+//  reach a few hundred; 8192 leaves room for huge -I lists. Manifest
+//  entries: a large C++ translation unit reads ~2000 headers; 65536
+//  leaves room and still bounds what a peer can make us allocate.
+#define JOB_MAX_ARGS                8192
+#define JOB_MAX_ENV                 1024
+#define JOB_MAX_ENTRIES             65536
+//  PATH_MAX: longer paths cannot be opened anyway.
+#define JOB_MAX_PATH                4096
+//  One argument or environment entry (ARG_MAX per string is 128 KiB).
+#define JOB_MAX_STRING              (128 * 1024)
+//  Outputs of one compile: object, depfile, .dwo, with room to spare.
+#define JOB_MAX_OUTPUTS             16
+//  A refusal or failure reason is one line for a log or a warning.
+#define JOB_MAX_REASON              1024
+//  Raw bytes of blobs inlined in one JOB or sent in one BLOBS message:
+//  a quarter of the frame bound, so that even incompressible data plus
+//  the manifest fits; the rest goes in further BLOBS messages.
+#define JOB_INLINE_BUDGET           (16 * 1024 * 1024)
+//  The origin gives up on a peer that has not acknowledged a job (ACCEPTED,
+//  REFUSED or NEED) in this time: a live peer answers at once, since
+//  admission is decided on receipt; 10 s covers a 64 MiB frame on a slow
+//  link.
+#define JOB_ACK_TIMEOUT_MS          10000
+//  The whole job at a peer (fetching inputs, compiling, returning): far
+//  above any sane compile, so only a wedged peer reaches it. The executor
+//  kills the compiler itself after its own wall limit, below this.
+#define JOB_TIMEOUT_MS              120000
+//  A fresh link is not connected yet (DEALERs drop rather than queue); a
+//  job send is retried this often for at most JOB_CONNECT_MS, after
+//  which the peer counts as unavailable for the job.
+#define JOB_CONNECT_RETRY_MS        10
+#define JOB_CONNECT_MS              2000
+//  A job tries at most this many peers (each refusal or loss counts) and
+//  then waits in the queue or falls back: a mesh refusing three times in a
+//  row is busy or broken, and the local compile is the safe answer.
+#define PLACEMENT_MAX_TRIES         3
+//  The origin's queue of jobs waiting for a slot: 8 per slot in the mesh
+//  (enough for make -j far above the mesh's slots), never more than the
+//  cap (each waiting job holds a manifest in memory) and at least the
+//  floor so a small mesh can still absorb a burst.
+#define ORIGIN_QUEUE_PER_SLOT       8
+#define ORIGIN_QUEUE_MIN            8
+#define ORIGIN_QUEUE_CAP            1024
+//  A queued job older than this falls back to a local compile: the build
+//  must not stall behind a mesh that never frees a slot.
+#define ORIGIN_QUEUE_TIMEOUT_MS     60000
+//  Hashes the origin remembers sending to each peer (affinity and
+//  "peer is known to have it"): two generations of up to this many each,
+//  so memory stays bounded and recently sent blobs are remembered.
+#define PLACEMENT_KNOWN_MAX         32768
+//  Score bonus for a peer holding all of a job's inputs, relative to a
+//  fully free peer of average speed (1.0): enough to prefer a warm peer
+//  among similar ones, not enough to overload a busy one.
+#define PLACEMENT_AFFINITY_WEIGHT   0.5
+//  Worker threads for blocking work (compiles, listings, the executor):
+//  one per slot plus this many for origin-side preparation, at most the
+//  cap (SQLite connections and stacks are per thread).
+#define NODE_WORKERS_EXTRA          4
+#define NODE_WORKERS_MAX            128
+//  Default bound of the blob store in DIR/cache (--cache-size).
+#define NODE_CACHE_SIZE_DEFAULT     (2ULL * 1024 * 1024 * 1024)
+//  Limits the executor applies to a compile run for a peer.
+#define EXECUTOR_CPU_SECONDS        300
+#define EXECUTOR_MEMORY_BYTES       (4ULL * 1024 * 1024 * 1024)
+#define EXECUTOR_OUTPUT_BYTES       (256ULL * 1024 * 1024)
+#define EXECUTOR_WALL_SECONDS       110
+//  Output captured from a compiler run locally (stdout/stderr each).
+#define LOCAL_OUTPUT_MAX            (16 * 1024 * 1024)
+//  Executor and dependency listing (src/node/inputs.c, executor.c,
+//  sandbox.c, compiler_identity.c).
+//  Symlinks followed while resolving one path: the kernel's own limit.
+#define INPUTS_MAX_SYMLINKS         40
+//  A dependency listing larger than this is not a real compile's (161
+//  headers of ~60 bytes each is 10 KiB; 16 MiB is 250 000 headers).
+#define INPUTS_LISTING_MAX          (16 * 1024 * 1024)
+//  PATH inside the sandbox and in every shipped environment: the
+//  compiler's directory is always /usr/bin or named absolutely.
+#define INPUTS_SANDBOX_PATH         "/usr/bin:/bin"
+//  Compiler identities remembered per process (path, size, mtime, inode):
+//  a node sees a handful of compilers; computing one costs three spawns
+//  and hashing a binary, so every job must not pay it.
+#define COMPILER_IDENTITY_CACHE     32
+//  Output of `compiler -dumpfullversion` and friends read when probing.
+#define COMPILER_PROBE_OUTPUT_MAX   (64 * 1024)
+//  The probe of a compiler (version, target, program names) is killed
+//  after this: a compiler that hangs on -dumpversion is not one to use.
+#define COMPILER_PROBE_TIMEOUT_MS   10000
+//  Toolchain bind sets (directories and libraries bound read-only into
+//  the sandbox) remembered per executor, one per compiler identity.
+#define EXECUTOR_TOOLCHAIN_CACHE    16
+//  Read-only binds of one toolchain: compiler dirs plus each shared
+//  library of cc1/cc1plus/as; a normal gcc needs about 20.
+#define EXECUTOR_MAX_BINDS          256
+
+//  Content-addressed cache (src/cache: blob_store, hash_cache).
+//  Files are hashed in reads of this size: large enough that syscalls do
+//  not dominate, small enough to stay in L2 while BLAKE2b runs over it.
+#define BLOB_HASH_READ_SIZE         (64 * 1024)
+//  zstd level of stored blobs: put is on a job's critical path, and level
+//  1 compresses headers nearly as well as 3 at about twice the speed.
+#define BLOB_STORE_ZSTD_LEVEL       1
+//  SQLite busy timeout of blobs.db and hashes.db: write transactions hold
+//  the lock for one row or one eviction batch (milliseconds), so waiting
+//  this long means another process is wedged, not busy.
+#define CACHE_DB_BUSY_MS            5000
+//  last_used of a blob is rewritten only when older than this, so that a
+//  hot header read by every job costs no write; LRU at 5 s resolution is
+//  plenty when eviction horizons are hours.
+#define BLOB_STORE_TOUCH_MS         5000
+//  Temporary files under DIR/tmp older than this were left by a writer
+//  that crashed (a live one renames within a second) and are removed
+//  when a store opens.
+#define BLOB_STORE_TMP_STALE_S      3600
+//  hash_cache: a file modified less than this ago is hashed but not
+//  remembered: a write in progress may not have moved mtime yet, and
+//  coarse-mtime file systems tick at 1 s (ext3, some network mounts).
+#define HASH_CACHE_RACY_MS          2000
+
 #endif
