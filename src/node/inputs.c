@@ -1,0 +1,618 @@
+//  inputs: the origin's dependency listing and job manifest (inputs.h).
+//
+//  The listing is the compile's own command with its outputs removed and
+//  "-M -MF TMP -MT x" added: the compiler itself says which files it reads,
+//  so nothing here second-guesses include search rules. Every path the
+//  compiler names is then resolved on this machine component by component,
+//  exactly as the kernel resolves it, and every symlink met on the way is
+//  recorded: the executor rebuilds the same links in its job root, so the
+//  compiler there follows the same path to the same bytes, and paths the
+//  compiler prints (__FILE__, DWARF, the depfile) stay the ones it saw here.
+
+#include <czmq.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include "meshcc/inputs.h"
+#include "meshcc/limits.h"
+
+// ---------------------------------------------------------------------
+//  Make-rule parser
+
+//  gcc (libcpp mkdeps.c) escapes a space or tab as "\ " (doubling any
+//  backslashes before it), '#' as "\#" and '$' as "$$"; a long line is
+//  continued with "\\\n". Any other backslash is part of the name.
+zlist_t *
+inputs_parse_rule (const char *text)
+{
+    if (!text)
+        return NULL;
+    const char *p = text;
+    //  Skip the target: up to the first unescaped ':' followed by blank,
+    //  newline or end.
+    while (*p) {
+        if (*p == '\\' && p [1]) {
+            p += 2;
+            continue;
+        }
+        if (*p == ':' && (p [1] == ' ' || p [1] == '\t' || p [1] == '\n'
+                      ||  p [1] == '\r' || p [1] == '\0'))
+            break;
+        if (*p == '\n')
+            return NULL;            //  a line without a rule
+        p++;
+    }
+    if (*p != ':')
+        return NULL;
+    p++;
+
+    zlist_t *deps = zlist_new ();
+    zlist_autofree (deps);
+    size_t cap = 256, len = 0;
+    char *word = (char *) zmalloc (cap);
+    bool in_word = false;
+    while (true) {
+        char c = *p;
+        bool end_of_rule = c == '\0' || c == '\n'
+                        || (c == '\r' && p [1] == '\n');
+        bool blank = c == ' ' || c == '\t' || c == '\r';
+        bool continuation = c == '\\' && (p [1] == '\n'
+                        || (p [1] == '\r' && p [2] == '\n'));
+        if (end_of_rule || blank || continuation) {
+            if (in_word) {
+                word [len] = 0;
+                zlist_append (deps, word);
+                len = 0;
+                in_word = false;
+            }
+            if (end_of_rule)
+                break;
+            p += continuation ? (p [1] == '\r' ? 3 : 2) : 1;
+            continue;
+        }
+        //  Decode one character of a name
+        char out = c;
+        size_t step = 1;
+        if (c == '\\') {
+            //  A run of backslashes before a blank: each pair is one
+            //  backslash and the last one escapes the blank.
+            size_t run = 0;
+            while (p [run] == '\\')
+                run++;
+            char next = p [run];
+            if (next == ' ' || next == '\t') {
+                size_t keep = run / 2;
+                for (size_t i = 0; i < keep + 1; i++) {
+                    if (len + 2 >= cap)
+                        word = (char *) realloc (word, cap *= 2);
+                    word [len++] = i < keep ? '\\' : next;
+                }
+                in_word = true;
+                p += run + 1;
+                continue;
+            }
+            if (next == '#' && run == 1) {
+                out = '#';
+                step = 2;
+            }
+        }
+        else
+        if (c == '$' && p [1] == '$')
+            step = 2;
+        if (len + 2 >= cap)
+            word = (char *) realloc (word, cap *= 2);
+        word [len++] = out;
+        in_word = true;
+        p += step;
+    }
+    free (word);
+    return deps;
+}
+
+// ---------------------------------------------------------------------
+//  Path resolution
+
+int
+inputs_resolve (const char *root, const char *path,
+                inputs_symlink_fn *on_symlink, void *arg,
+                char *resolved, size_t resolved_size)
+{
+    if (!path || path [0] != '/' || resolved_size < 2)
+        return -1;
+    if (!root)
+        root = "";
+    size_t root_len = strlen (root);
+    //  `rest` holds the components still to resolve; a symlink's target is
+    //  spliced in front of it.
+    char *rest = strdup (path);
+    char done [JOB_MAX_PATH] = "";      //  resolved prefix, no symlinks
+    size_t done_len = 0;
+    int links = 0;
+    int rc = 0;
+    char *cursor = rest;
+    while (true) {
+        while (*cursor == '/')
+            cursor++;
+        if (!*cursor)
+            break;
+        char *slash = strchr (cursor, '/');
+        size_t comp_len = slash ? (size_t) (slash - cursor) : strlen (cursor);
+        if (comp_len == 1 && cursor [0] == '.') {
+            cursor += comp_len;
+            continue;
+        }
+        if (comp_len == 2 && cursor [0] == '.' && cursor [1] == '.') {
+            //  The prefix holds no symlink, so popping it is physical.
+            char *last = strrchr (done, '/');
+            if (last) {
+                *last = 0;
+                done_len = (size_t) (last - done);
+            }
+            cursor += comp_len;
+            continue;
+        }
+        if (done_len + 1 + comp_len + 1 > sizeof (done)) {
+            rc = -1;
+            break;
+        }
+        size_t saved_len = done_len;
+        done [done_len++] = '/';
+        memcpy (done + done_len, cursor, comp_len);
+        done_len += comp_len;
+        done [done_len] = 0;
+        cursor += comp_len;
+
+        char host [JOB_MAX_PATH * 2];
+        if (root_len + done_len + 1 > sizeof (host)) {
+            rc = -1;
+            break;
+        }
+        memcpy (host, root, root_len);
+        memcpy (host + root_len, done, done_len + 1);
+        struct stat st;
+        if (lstat (host, &st) || !S_ISLNK (st.st_mode))
+            continue;               //  absent names resolve lexically
+        if (++links > INPUTS_MAX_SYMLINKS) {
+            rc = -1;
+            break;
+        }
+        char target [JOB_MAX_PATH];
+        ssize_t target_len = readlink (host, target, sizeof (target) - 1);
+        if (target_len <= 0 || (size_t) target_len >= sizeof (target) - 1) {
+            rc = -1;
+            break;
+        }
+        target [target_len] = 0;
+        if (on_symlink)
+            on_symlink (done, target, arg);
+        //  Continue with target + rest, from "/" or from the link's dir
+        char *spliced = NULL;
+        if (asprintf (&spliced, "%s/%s", target, cursor) < 0)
+            abort ();
+        free (rest);
+        rest = spliced;
+        cursor = rest;
+        if (target [0] == '/') {
+            done_len = 0;
+            done [0] = 0;
+        }
+        else {
+            done_len = saved_len;
+            done [done_len] = 0;
+        }
+    }
+    free (rest);
+    if (rc == 0) {
+        if (done_len == 0)
+            snprintf (done, sizeof (done), "/");
+        if (strlen (done) + 1 > resolved_size)
+            return -1;
+        strcpy (resolved, done);
+    }
+    return rc;
+}
+
+// ---------------------------------------------------------------------
+//  Environment
+
+//  Variables that change what the compiler reads or prints. GCC_EXEC_PREFIX
+//  is deliberately not shipped: it moves where the driver finds cc1 and
+//  as, i.e. which compiler runs, and the executor only runs the compiler
+//  whose identity it checked. COMPILER_PATH and LIBRARY_PATH likewise; TZ
+//  only matters to __DATE__/__TIME__, which differ between any two
+//  compiles anyway. DEPENDENCIES_OUTPUT/SUNPRO_DEPENDENCIES write a
+//  depfile the executor could not return, so they are not shipped either
+//  (the wrapper should compile such jobs locally).
+static bool
+s_env_relevant (const char *entry)
+{
+    static const char *exact [] = {
+        "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
+        "OBJCPLUS_INCLUDE_PATH", "SOURCE_DATE_EPOCH", "LANG", "LANGUAGE",
+        NULL
+    };
+    const char *eq = strchr (entry, '=');
+    if (!eq)
+        return false;
+    size_t name_len = (size_t) (eq - entry);
+    for (const char **e = exact; *e; e++)
+        if (strlen (*e) == name_len && memcmp (*e, entry, name_len) == 0)
+            return true;
+    if (name_len > 3 && memcmp (entry, "LC_", 3) == 0)
+        return true;
+    if (name_len > 4 && memcmp (entry, "GCC_", 4) == 0)
+        return !(name_len == 15 && memcmp (entry, "GCC_EXEC_PREFIX", 15) == 0);
+    return false;
+}
+
+char **
+inputs_relevant_env (char *const envp [])
+{
+    size_t count = 0;
+    for (size_t i = 0; envp && envp [i]; i++)
+        count++;
+    char **out = (char **) zmalloc ((count + 2) * sizeof (char *));
+    size_t n = 0;
+    for (size_t i = 0; envp && envp [i] && n < JOB_MAX_ENV - 1; i++)
+        if (s_env_relevant (envp [i]))
+            out [n++] = strdup (envp [i]);
+    out [n++] = strdup ("PATH=" INPUTS_SANDBOX_PATH);
+    out [n] = NULL;
+    return out;
+}
+
+// ---------------------------------------------------------------------
+//  Program lookup
+
+int
+inputs_which (const char *name, const char *search_path, char *out, size_t out_size)
+{
+    if (strchr (name, '/')) {
+        if ((size_t) snprintf (out, out_size, "%s", name) >= out_size)
+            return -1;
+        return access (out, X_OK) == 0 ? 0 : -1;
+    }
+    if (!search_path)
+        search_path = INPUTS_SANDBOX_PATH;
+    const char *dir = search_path;
+    while (true) {
+        const char *colon = strchr (dir, ':');
+        size_t dir_len = colon ? (size_t) (colon - dir) : strlen (dir);
+        if (dir_len == 0) {
+            //  An empty PATH entry means the working directory; never
+            //  take a compiler from there.
+        }
+        else
+        if ((size_t) snprintf (out, out_size, "%.*s/%s", (int) dir_len, dir, name) < out_size) {
+            struct stat st;
+            if (stat (out, &st) == 0 && S_ISREG (st.st_mode) && access (out, X_OK) == 0)
+                return 0;
+        }
+        if (!colon)
+            break;
+        dir = colon + 1;
+    }
+    return -1;
+}
+
+// ---------------------------------------------------------------------
+//  Manifest
+
+typedef struct {
+    zhashx_t *seen;             //  path -> index+1 into entries
+    manifest_entry_t *entries;
+    size_t count, cap;
+} s_manifest_t;
+
+static manifest_entry_t *
+s_add (s_manifest_t *m, const char *path, manifest_kind_t kind)
+{
+    if (zhashx_lookup (m->seen, path))
+        return NULL;
+    if (m->count == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 64;
+        m->entries = (manifest_entry_t *) realloc (m->entries, m->cap * sizeof (manifest_entry_t));
+        if (!m->entries)
+            abort ();
+    }
+    manifest_entry_t *entry = &m->entries [m->count++];
+    memset (entry, 0, sizeof (*entry));
+    entry->path = strdup (path);
+    entry->kind = kind;
+    zhashx_insert (m->seen, path, (void *) (uintptr_t) m->count);
+    return entry;
+}
+
+static void
+s_on_symlink (const char *link, const char *target, void *arg)
+{
+    manifest_entry_t *entry = s_add ((s_manifest_t *) arg, link, MANIFEST_SYMLINK);
+    if (entry) {
+        entry->target = strdup (target);
+        entry->mode = 0777;
+    }
+}
+
+//  Adds `path` (absolute, normalised) and the symlinks on its way.
+//  Returns 0, or -1 with err set.
+static int
+s_add_path (s_manifest_t *m, const char *path, bool want_dir, hash_cache_t *hashes,
+            char *err, size_t err_size)
+{
+    char resolved [JOB_MAX_PATH];
+    if (inputs_resolve (NULL, path, s_on_symlink, m, resolved, sizeof (resolved))) {
+        snprintf (err, err_size, "cannot resolve %s (symlink loop or too long)", path);
+        return -1;
+    }
+    struct stat st;
+    if (stat (resolved, &st)) {
+        if (want_dir)
+            return 0;               //  an -I dir that does not exist here
+        snprintf (err, err_size, "input %s: %s", path, strerror (errno));
+        return -1;
+    }
+    if (want_dir) {
+        if (S_ISDIR (st.st_mode)) {
+            manifest_entry_t *entry = s_add (m, resolved, MANIFEST_DIR);
+            if (entry)
+                entry->mode = st.st_mode & 0777;
+        }
+        return 0;
+    }
+    if (S_ISDIR (st.st_mode)) {
+        manifest_entry_t *entry = s_add (m, resolved, MANIFEST_DIR);
+        if (entry)
+            entry->mode = st.st_mode & 0777;
+        return 0;
+    }
+    if (!S_ISREG (st.st_mode)) {
+        snprintf (err, err_size, "input %s is not a regular file", path);
+        return -1;
+    }
+    if (zhashx_lookup (m->seen, resolved))
+        return 0;
+    uint8_t hash [BLOB_HASH_SIZE];
+    bool hit = false;
+    if (hash_cache_get (hashes, resolved, &st, hash, &hit)) {
+        snprintf (err, err_size, "cannot read input %s", resolved);
+        return -1;
+    }
+    manifest_entry_t *entry = s_add (m, resolved, MANIFEST_FILE);
+    memcpy (entry->hash, hash, BLOB_HASH_SIZE);
+    entry->size = (uint64_t) st.st_size;
+    entry->mode = st.st_mode & 0777;
+    return 0;
+}
+
+//  The listing command: the compile with its outputs removed.
+static char **
+s_listing_argv (const compile_args_t *args, const char *depfile)
+{
+    char **argv = (char **) zmalloc ((size_t) (args->argc + 8) * sizeof (char *));
+    int n = 0;
+    argv [n++] = args->argv [0];
+    for (int i = 1; i < args->argc; i++) {
+        const char *a = args->argv [i];
+        if (streq (a, "-o") || streq (a, "-MF") || streq (a, "-MT") || streq (a, "-MQ")) {
+            i++;
+            continue;
+        }
+        if (streq (a, "-MD") || streq (a, "-MMD") || streq (a, "-MP"))
+            continue;
+        if ((strncmp (a, "-o", 2) == 0 && strncmp (a, "-objc", 5) != 0)
+        ||   strncmp (a, "-MF", 3) == 0 || strncmp (a, "-MT", 3) == 0
+        ||   strncmp (a, "-MQ", 3) == 0)
+            continue;
+        if (strncmp (a, "-Wp,-MD,", 8) == 0 || strncmp (a, "-Wp,-MMD,", 9) == 0)
+            continue;
+        argv [n++] = (char *) a;
+    }
+    argv [n++] = "-M";
+    argv [n++] = "-MF";
+    argv [n++] = (char *) depfile;
+    argv [n++] = "-MT";
+    argv [n++] = "x";
+    argv [n] = NULL;
+    return argv;
+}
+
+static const char *
+s_env_get (char *const envp [], const char *name)
+{
+    size_t len = strlen (name);
+    for (size_t i = 0; envp && envp [i]; i++)
+        if (strncmp (envp [i], name, len) == 0 && envp [i][len] == '=')
+            return envp [i] + len + 1;
+    return NULL;
+}
+
+//  Runs the listing; returns the depfile's text (caller frees) or NULL.
+static char *
+s_run_listing (const compile_args_t *args, const char *cwd, char *const envp [],
+               char *err, size_t err_size)
+{
+    const char *tmpdir = getenv ("TMPDIR");
+    char depfile [JOB_MAX_PATH];
+    snprintf (depfile, sizeof (depfile), "%s/meshcc-list-XXXXXX",
+              tmpdir && *tmpdir ? tmpdir : "/tmp");
+    int fd = mkstemp (depfile);
+    if (fd < 0) {
+        snprintf (err, err_size, "cannot create listing file: %s", strerror (errno));
+        return NULL;
+    }
+    close (fd);
+
+    char program [JOB_MAX_PATH];
+    const char *path_var = s_env_get (envp, "PATH");
+    if (!path_var)
+        path_var = getenv ("PATH");
+    char *text = NULL;
+    char **argv = s_listing_argv (args, depfile);
+    if (inputs_which (args->argv [0], path_var, program, sizeof (program))) {
+        snprintf (err, err_size, "compiler %s not found", args->argv [0]);
+        goto done;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addchdir_np (&actions, cwd);
+    pid_t pid;
+    int rc = posix_spawn (&pid, program, &actions, NULL, argv, envp);
+    posix_spawn_file_actions_destroy (&actions);
+    if (rc) {
+        snprintf (err, err_size, "cannot run %s: %s", program, strerror (rc));
+        goto done;
+    }
+    int status = 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+        snprintf (err, err_size, "dependency listing failed (status %d)", status);
+        goto done;
+    }
+    FILE *file = fopen (depfile, "r");
+    if (!file) {
+        snprintf (err, err_size, "no dependency listing written");
+        goto done;
+    }
+    size_t cap = 64 * 1024, len = 0;
+    text = (char *) zmalloc (cap);
+    while (true) {
+        if (len + 1 >= cap) {
+            if (cap >= INPUTS_LISTING_MAX) {
+                free (text);
+                text = NULL;
+                snprintf (err, err_size, "dependency listing too large");
+                break;
+            }
+            text = (char *) realloc (text, cap *= 2);
+        }
+        size_t got = fread (text + len, 1, cap - len - 1, file);
+        if (got == 0)
+            break;
+        len += got;
+    }
+    if (text)
+        text [len] = 0;
+    fclose (file);
+done:
+    free (argv);
+    unlink (depfile);
+    return text;
+}
+
+//  `path` made absolute against `cwd` by plain joining: ".." is left for
+//  inputs_resolve, which takes it physically, after symlinks, as the
+//  kernel does (g++ itself names headers as ".../12/../../../../include").
+static int
+s_absolute (const char *cwd, const char *path, char *out, size_t out_size)
+{
+    int len = path [0] == '/' ? snprintf (out, out_size, "%s", path)
+                              : snprintf (out, out_size, "%s/%s", cwd, path);
+    return len < 0 || (size_t) len >= out_size ? -1 : 0;
+}
+
+static int
+s_add_dir (s_manifest_t *m, const char *cwd, const char *dir, hash_cache_t *hashes,
+           char *err, size_t err_size)
+{
+    char path [JOB_MAX_PATH];
+    if (s_absolute (cwd, dir, path, sizeof (path)))
+        return 0;                   //  sanitise refuses such a job anyway
+    return s_add_path (m, path, true, hashes, err, err_size);
+}
+
+static int
+s_add_output_dir (s_manifest_t *m, const char *cwd, const char *file, hash_cache_t *hashes,
+                  char *err, size_t err_size)
+{
+    if (!file)
+        return 0;
+    char path [JOB_MAX_PATH];
+    if (s_absolute (cwd, file, path, sizeof (path)))
+        return 0;
+    *strrchr (path, '/') = 0;
+    if (!path [0])
+        strcpy (path, "/");
+    return s_add_path (m, path, true, hashes, err, err_size);
+}
+
+int
+inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [],
+                 hash_cache_t *hashes, job_spec_t *job, char *err, size_t err_size)
+{
+    char *text = s_run_listing (args, cwd, envp, err, err_size);
+    if (!text)
+        return -1;
+    zlist_t *deps = inputs_parse_rule (text);
+    free (text);
+    if (!deps) {
+        snprintf (err, err_size, "dependency listing is not a make rule");
+        return -1;
+    }
+    s_manifest_t m = { .seen = zhashx_new () };
+    int rc = 0;
+    //  Directories first: cwd, include dirs, output dirs.
+    rc = s_add_path (&m, cwd, true, hashes, err, err_size);
+    for (size_t i = 0; rc == 0 && i < args->include_dir_count; i++)
+        rc = s_add_dir (&m, cwd, args->include_dirs [i], hashes, err, err_size);
+    if (rc == 0)
+        rc = s_add_output_dir (&m, cwd, args->output, hashes, err, err_size);
+    if (rc == 0)
+        rc = s_add_output_dir (&m, cwd, args->depfile, hashes, err, err_size);
+    if (rc == 0)
+        rc = s_add_output_dir (&m, cwd, args->dwo, hashes, err, err_size);
+    for (const char *dep = (const char *) zlist_first (deps);
+         rc == 0 && dep; dep = (const char *) zlist_next (deps)) {
+        char path [JOB_MAX_PATH];
+        if (s_absolute (cwd, dep, path, sizeof (path))) {
+            snprintf (err, err_size, "input path %s too long", dep);
+            rc = -1;
+            break;
+        }
+        rc = s_add_path (&m, path, false, hashes, err, err_size);
+        if (rc == 0 && m.count > JOB_MAX_ENTRIES) {
+            snprintf (err, err_size, "more than %d inputs", JOB_MAX_ENTRIES);
+            rc = -1;
+        }
+    }
+    zlist_destroy (&deps);
+    zhashx_destroy (&m.seen);
+    if (rc) {
+        for (size_t i = 0; i < m.count; i++) {
+            free (m.entries [i].path);
+            free (m.entries [i].target);
+        }
+        free (m.entries);
+        return -1;
+    }
+    //  Replace any previous manifest
+    for (size_t i = 0; i < job->entry_count; i++) {
+        free (job->entries [i].path);
+        free (job->entries [i].target);
+    }
+    free (job->entries);
+    job->entries = m.entries;
+    job->entry_count = m.count;
+    return 0;
+}
+
+void
+inputs_test (bool verbose)
+{
+    if (verbose)
+        printf (" * inputs: ");
+    zlist_t *deps = inputs_parse_rule ("x: a.c b\\ c.h \\\n  /usr/include/d$$.h e\\#f.h\n");
+    assert (deps && zlist_size (deps) == 4);
+    assert (streq ((char *) zlist_first (deps), "a.c"));
+    assert (streq ((char *) zlist_next (deps), "b c.h"));
+    assert (streq ((char *) zlist_next (deps), "/usr/include/d$.h"));
+    assert (streq ((char *) zlist_next (deps), "e#f.h"));
+    zlist_destroy (&deps);
+    assert (inputs_parse_rule ("no rule here\n") == NULL);
+    if (verbose)
+        printf ("OK\n");
+}
