@@ -35,7 +35,9 @@ typedef struct {
     char     listen [NODE_ADDRESS_MAX + 1];     //  IP:PORT ("" = default)
     char     advertise [NODE_ADDRESS_MAX + 1];  //  IP:PORT ("" = default)
     zlist_t *joins;                 //  "tcp://IP:PORT" strings
-    uint32_t slots;                 //  0 = default (online CPUs)
+    uint32_t slots;                 //  0 = compile nothing here (a laptop)
+    bool     slots_set;             //  false: default to the online CPUs
+    uint64_t cache_size;            //  bound of DIR/cache in bytes (--cache-size)
     char     name [MESHCC_NAME_MAX + 1];        //  "" = default (hostname)
     bool     insecure;
     int      discovery;             //  -1 default, 0 off, 1 on

@@ -36,7 +36,9 @@ static const char *s_help =
 "  --advertise IP:PORT   address other nodes use to reach this one (default: the\n"
 "                        listen address, or the first non-loopback IPv4 address)\n"
 "  --join IP:PORT        a node to contact first (repeatable)\n"
-"  --slots N             compile slots to offer (default: online CPUs)\n"
+"  --slots N             compile slots to offer (default: online CPUs); 0 compiles\n"
+"                        nothing here and sends every job to peers\n"
+"  --cache-size SIZE     bound of the blob store in DIR/cache, e.g. 2G (default 2G)\n"
 "  --name NAME           node name (default: host name)\n"
 "  --mesh-key FILE       the mesh's key (default: DIR/mesh.key if present);\n"
 "                        make one with 'meshcc keygen FILE'\n"
@@ -68,6 +70,7 @@ static struct option s_options [] = {
     { "beacon-port", required_argument, NULL, 'b' },
     { "log-level",   required_argument, NULL, 'L' },
     { "foreground",  no_argument,       NULL, 'f' },
+    { "cache-size",  required_argument, NULL, 'C' },
     { "config",      required_argument, NULL, OPT_CONFIG },
     { "help",        no_argument,       NULL, OPT_HELP },
     { "version",     no_argument,       NULL, OPT_VERSION },

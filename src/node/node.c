@@ -42,6 +42,10 @@
 #include "meshcc/node_store.h"
 #include "meshcc/sysinfo.h"
 #include "meshcc/wire.h"
+#include "meshcc/executor.h"
+#include "meshcc/job_wire.h"
+#include "meshcc/placement.h"
+#include "node_private.h"
 
 #define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
 #define ZAP_DOMAIN          "meshcc"
@@ -49,52 +53,6 @@
 #define BEACON_PREFIX       "MCB"
 #define BEACON_PREFIX_SIZE  3
 #define BEACON_SIZE         (BEACON_PREFIX_SIZE + 1 + 2 + MESHKEY_FINGERPRINT_SIZE + MESHCC_ID_SIZE)
-
-typedef char endpoint_t [MESHCC_ENDPOINT_MAX + 1];
-
-//  A DEALER to one remote endpoint.
-typedef struct {
-    struct _node_t *node;
-    zsock_t *sock;
-    endpoint_t endpoint;
-    int64_t  last_used;             //  zclock_mono of the last send/receive
-} link_t;
-
-struct _node_t {
-    const node_config_t *config;
-    zcert_t      *cert;             //  mesh key, NULL without one
-    node_store_t *store;
-    gossip_t     *gossip;
-    zloop_t      *loop;
-    zsock_t      *router;
-    zsock_t      *zap;
-    zsock_t      *control;
-    zactor_t     *monitor;
-    zactor_t     *beacon;
-    zhashx_t     *links;            //  endpoint -> link_t
-    zlist_t      *closing;          //  link_t ended in the loop, freed next tick
-    endpoint_t   *targets;          //  GOSSIP_MAX_MEMBERS, reused every tick
-    char         *control_path;
-
-    uint8_t  id [MESHCC_ID_SIZE];
-    char     id_hex [MESHCC_ID_HEX_SIZE + 1];
-    uint64_t incarnation;
-    endpoint_t endpoint;            //  advertised, "tcp://IP:PORT"
-    uint16_t advertise_port;
-    uint8_t  fingerprint [MESHKEY_FINGERPRINT_SIZE];
-    uint32_t speed;
-    uint32_t load_milli;
-    int64_t  started;               //  zclock_mono at start
-    int64_t  last_save;
-    bool     peers_joined;          //  a member joined since the last save
-
-    //  Counters reported by STATUS.
-    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-    uint64_t dropped [WIRE_ERROR_COUNT];
-    uint64_t refused_auth, refused_protocol;
-    int64_t  refusal_logged;        //  zclock_mono of the last warn line
-    uint64_t refusals_unlogged;     //  refusals since, shown at debug only
-};
 
 static void
 s_hex (const uint8_t *bytes, size_t size, char *text)
@@ -120,7 +78,9 @@ s_addr (const char *endpoint)
 static void
 s_secure (node_t *self, zsock_t *sock, bool server)
 {
-    zsock_set_maxmsgsize (sock, WIRE_MAX_FRAME);
+    //  Job frames carry inputs and outputs; gossip frames are still held
+    //  to WIRE_MAX_FRAME by their decoder.
+    zsock_set_maxmsgsize (sock, JOB_WIRE_MAX_FRAME);
     zsock_set_linger (sock, 0);
     if (!self->cert)
         return;
@@ -173,8 +133,8 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-static link_t *
-s_link (node_t *self, const char *endpoint)
+link_t *
+node_link (node_t *self, const char *endpoint)
 {
     link_t *link = (link_t *) zhashx_lookup (self->links, endpoint);
     if (link)
@@ -203,8 +163,8 @@ s_link (node_t *self, const char *endpoint)
 
 //  Sends one frame without blocking. Returns 0, or -1 if it was dropped
 //  (no connection yet, or the queue is full).
-static int
-s_send_raw (node_t *self, zsock_t *sock, zframe_t *routing_id, const uint8_t *data, size_t size)
+int
+node_send_raw (node_t *self, zsock_t *sock, zframe_t *routing_id, const uint8_t *data, size_t size)
 {
     void *handle = zsock_resolve (sock);
     if (routing_id
@@ -228,7 +188,7 @@ s_send_msg (node_t *self, zsock_t *sock, zframe_t *routing_id, const gossip_msg_
                    msg->digest_count, msg->state_count);
         return -1;
     }
-    int rc = s_send_raw (self, sock, routing_id, data, size);
+    int rc = node_send_raw (self, sock, routing_id, data, size);
     free (data);
     return rc;
 }
@@ -249,6 +209,34 @@ s_handle_frame (node_t *self, zmsg_t *msg, zframe_t *routing_id, link_t *link)
         return;
     }
     self->bytes_in += zframe_size (frame);
+    if (job_wire_is_job (zframe_data (frame), zframe_size (frame))) {
+        job_msg_t *job_msg = NULL;
+        wire_error_t error = job_wire_decode (zframe_data (frame), zframe_size (frame), &job_msg);
+        if (error != WIRE_OK) {
+            if (error < WIRE_ERROR_COUNT)
+                self->dropped [error]++;
+            log_debug ("dropped a %zu-byte job frame: %s", zframe_size (frame),
+                       wire_error_name (error));
+            return;
+        }
+        //  Jobs come in on the ROUTER (we run them); everything about our
+        //  own jobs comes back on the link we sent them through.
+        if (routing_id && job_msg->type == JOB_WIRE_JOB)
+            serve_on_msg (self->serve, routing_id, job_msg);
+        else
+        if (routing_id && job_msg->type == JOB_WIRE_BLOBS)
+            serve_on_msg (self->serve, routing_id, job_msg);
+        else
+        if (link && job_msg->type != JOB_WIRE_JOB && job_msg->type != JOB_WIRE_BLOBS)
+            origin_on_msg (self->origin, link, job_msg);
+        else {
+            self->stats.unknown_job++;
+            log_debug ("dropped a %s arriving on the wrong socket",
+                       job_wire_type_name (job_msg->type));
+        }
+        job_msg_destroy (&job_msg);
+        return;
+    }
     gossip_msg_t *gossip_msg = NULL;
     wire_error_t error = wire_decode_gossip (zframe_data (frame), zframe_size (frame), &gossip_msg);
     if (error != WIRE_OK) {
@@ -492,6 +480,13 @@ s_on_member (void *arg, const gossip_member_t *member, int old_status)
     //  save, so a node killed seconds after joining still finds the mesh.
     if (old_status < 0)
         self->peers_joined = true;
+    //  Jobs at a member that died or left go elsewhere; handled at the
+    //  next tick, since this handler must not call back into gossip.
+    if ((member->status == PEER_DEAD || member->status == PEER_LEFT) && !member->is_self) {
+        uint8_t *id = (uint8_t *) zmalloc (MESHCC_ID_SIZE);
+        memcpy (id, member->state.id, MESHCC_ID_SIZE);
+        zlist_append (self->lost_peers, id);
+    }
     if (old_status < 0)
         log_info ("member %s (%s) %s joined as %s", member->state.name, id,
                   member->state.endpoint, peer_status_name (member->status));
@@ -558,9 +553,18 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         s_link_free (&retired);
 
     sysinfo_load_milli (&self->load_milli);
-    //  running/queued stay 0 until the node runs jobs.
-    gossip_set_load (self->gossip, self->config->slots, 0, 0, self->load_milli, self->speed);
+    //  running: jobs executing here (ours in local slots and peers');
+    //  queued: our jobs waiting for a slot anywhere.
+    gossip_set_load (self->gossip, self->config->slots, self->local_running + self->serving,
+                     (uint32_t) origin_queued (self->origin), self->load_milli, self->speed);
     int64_t now = zclock_mono ();
+    uint8_t *lost;
+    while ((lost = (uint8_t *) zlist_pop (self->lost_peers))) {
+        origin_peer_lost (self->origin, lost);
+        free (lost);
+    }
+    origin_tick (self->origin, now);
+    serve_tick (self->serve, now);
     size_t count = gossip_tick (self->gossip, now, self->targets, GOSSIP_MAX_MEMBERS);
     if (count) {
         gossip_msg_t *syn = gossip_syn (self->gossip);
@@ -570,10 +574,10 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
             for (size_t i = 0; i < count; i++) {
                 if (streq (self->targets [i], self->endpoint))
                     continue;       //  a seed that is ourselves
-                link_t *link = s_link (self, self->targets [i]);
+                link_t *link = node_link (self, self->targets [i]);
                 if (!link)
                     continue;
-                if (s_send_raw (self, link->sock, NULL, data, size) == 0)
+                if (node_send_raw (self, link->sock, NULL, data, size) == 0)
                     link->last_used = now;
                 else
                     log_debug ("SYN to %s dropped: not connected", self->targets [i]);
@@ -661,7 +665,7 @@ node_status (node_t *self)
     s_set (record, "bytes_in", "%llu", (unsigned long long) self->bytes_in);
     s_set (record, "bytes_out", "%llu", (unsigned long long) self->bytes_out);
     uint64_t rejected = gossip_stats (self->gossip)->rejected;
-    uint64_t dropped = rejected;
+    uint64_t dropped = rejected + self->stats.unknown_job;
     for (int error = WIRE_OK + 1; error < WIRE_ERROR_COUNT; error++) {
         char key [64];
         snprintf (key, sizeof key, "dropped_%s", wire_error_name ((wire_error_t) error));
@@ -674,6 +678,13 @@ node_status (node_t *self)
            (unsigned long long) (self->refused_auth + self->refused_protocol));
     s_set (record, "refused_auth", "%llu", (unsigned long long) self->refused_auth);
     s_set (record, "refused_protocol", "%llu", (unsigned long long) self->refused_protocol);
+    s_set (record, "dropped_unknown_job", "%llu", (unsigned long long) self->stats.unknown_job);
+    if (self->executor_why)
+        s_set (record, "executor", "unavailable: %s", self->executor_why);
+    else
+        s_set (record, "executor", "available");
+    s_set (record, "running_local", "%u", self->local_running);
+    s_set (record, "running_for_peers", "%u", self->serving);
     return record;
 }
 
@@ -714,6 +725,22 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
         }
     }
     else
+    if (command && streq (command, CONTROL_COMPILE)) {
+        //  Answered later, when the job ends: the envelope goes with it.
+        free (command);
+        origin_compile (self->origin, &reply, request);
+        zmsg_destroy (&request);
+        return 0;
+    }
+    else
+    if (command && streq (command, CONTROL_STATS)) {
+        zmsg_addstr (reply, CONTROL_OK);
+        zhash_t *record = zhash_new ();
+        zhash_autofree (record);
+        origin_stats (self->origin, record);
+        s_append_record (reply, &record);
+    }
+    else
     if (command && streq (command, CONTROL_STATUS)) {
         zmsg_addstr (reply, CONTROL_OK);
         zhash_t *record = node_status (self);
@@ -721,8 +748,9 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
     }
     else {
         zmsg_addstr (reply, CONTROL_ERROR);
-        zmsg_addstrf (reply, "unknown command '%s' (this node knows %s and %s)",
-                      command? command: "", CONTROL_MEMBERS, CONTROL_STATUS);
+        zmsg_addstrf (reply, "unknown command '%s' (this node knows %s, %s, %s and %s)",
+                      command? command: "", CONTROL_MEMBERS, CONTROL_STATUS, CONTROL_STATS,
+                      CONTROL_COMPILE);
     }
     free (command);
     zmsg_destroy (&request);
@@ -754,6 +782,86 @@ s_seed (node_t *self)
         log_info ("%zu remembered peer%s added as seeds", count, count == 1? "": "s");
 }
 
+//  --------------------------------------------------------------------------
+//  Compiling
+
+uint32_t
+node_free_slots (node_t *self)
+{
+    uint32_t used = self->local_running + self->serving;
+    return used >= self->config->slots? 0: self->config->slots - used;
+}
+
+int
+node_send_job_msg (node_t *self, zsock_t *sock, zframe_t *routing_id, const job_msg_t *msg)
+{
+    uint8_t *data;
+    size_t size;
+    if (job_wire_encode (msg, &data, &size)) {
+        log_error ("cannot encode a %s message", job_wire_type_name (msg->type));
+        return -1;
+    }
+    int rc = node_send_raw (self, sock, routing_id, data, size);
+    free (data);
+    return rc;
+}
+
+static void
+s_executor_limits (executor_limits_t *limits)
+{
+    limits->cpu_seconds = EXECUTOR_CPU_SECONDS;
+    limits->memory_bytes = EXECUTOR_MEMORY_BYTES;
+    limits->output_bytes = EXECUTOR_OUTPUT_BYTES;
+    limits->wall_seconds = EXECUTOR_WALL_SECONDS;
+}
+
+//  The blob store (DIR/cache), the executor's work dir (DIR/work), the
+//  worker threads, and whether this machine can run peers' jobs at all
+//  (asked once here; a node without a sandbox still compiles its own
+//  jobs and sends jobs to peers, it only refuses theirs).
+static int
+s_jobs_start (node_t *self, char *err, size_t err_size)
+{
+    worker_env_t env;
+    memset (&env, 0, sizeof env);
+    snprintf (env.cache_dir, sizeof env.cache_dir, "%s/cache", self->config->dir);
+    snprintf (env.work_dir, sizeof env.work_dir, "%s/work", self->config->dir);
+    env.cache_size = self->config->cache_size;
+    s_executor_limits (&env.limits);
+    if ((mkdir (env.cache_dir, 0700) && errno != EEXIST)
+    ||  (mkdir (env.work_dir, 0700) && errno != EEXIST)) {
+        snprintf (err, err_size, "cannot create %s or %s: %s", env.cache_dir, env.work_dir,
+                  strerror (errno));
+        return -1;
+    }
+    char why [512] = "";
+    blob_store_t *store = blob_store_new (env.cache_dir, env.cache_size, why, sizeof why);
+    if (!store) {
+        snprintf (err, err_size, "cannot open the blob store in %s: %s", env.cache_dir, why);
+        return -1;
+    }
+    executor_t *executor = executor_new (store, env.work_dir, &env.limits, why, sizeof why);
+    const char *reason = NULL;
+    if (!executor)
+        self->executor_why = strdup (*why? why: "the executor cannot start");
+    else
+    if (!executor_available (executor, &reason))
+        self->executor_why = strdup (reason? reason: "no sandbox");
+    executor_destroy (&executor);
+    blob_store_destroy (&store);
+    if (self->executor_why)
+        log_warn ("this node will not run jobs for peers: %s", self->executor_why);
+
+    size_t threads = self->config->slots + NODE_WORKERS_EXTRA;
+    if (threads > NODE_WORKERS_MAX)
+        threads = NODE_WORKERS_MAX;
+    self->workers = worker_pool_new (self->loop, threads, &env);
+    self->origin = origin_new (self);
+    self->serve = serve_new (self);
+    randombytes_buf (&self->rng, sizeof self->rng);
+    return 0;
+}
+
 node_t *
 node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_size)
 {
@@ -765,6 +873,7 @@ node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_s
     self->links = zhashx_new ();
     zhashx_set_destructor (self->links, s_link_retire);
     self->closing = zlist_new ();
+    self->lost_peers = zlist_new ();
     self->targets = (endpoint_t *) zmalloc (GOSSIP_MAX_MEMBERS * sizeof (endpoint_t));
 
     char *path = datadir_path (config->dir, DATADIR_DB_NAME);
@@ -861,6 +970,8 @@ node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_s
         log_warn ("discovery off: no broadcast-capable interface for UDP port %u",
                   config->beacon_port);
 
+    if (s_jobs_start (self, err, err_size))
+        goto fail;
     zloop_timer (self->loop, GOSSIP_INTERVAL_MS, 0, s_tick, self);
     self->last_save = zclock_mono ();
     return self;
@@ -922,14 +1033,14 @@ s_leave (node_t *self)
         for (size_t i = 0; i < count; i++) {
             if (!pending [i])
                 continue;
-            link_t *link = s_link (self, self->targets [i]);
+            link_t *link = node_link (self, self->targets [i]);
             if (!link) {
                 pending [i] = false;
                 left--;
                 continue;
             }
             zsock_set_linger (link->sock, MESH_LEAVE_LINGER_MS);
-            if (s_send_raw (self, link->sock, NULL, data, size) == 0) {
+            if (node_send_raw (self, link->sock, NULL, data, size) == 0) {
                 pending [i] = false;
                 left--;
             }
@@ -965,6 +1076,18 @@ node_destroy (node_t **self_p)
     if (!self_p || !*self_p)
         return;
     node_t *self = *self_p;
+    //  Workers first (they hand running jobs back), then the jobs, which
+    //  answer their wrappers on the control socket.
+    worker_pool_destroy (&self->workers);
+    origin_destroy (&self->origin);
+    serve_destroy (&self->serve);
+    free (self->executor_why);
+    if (self->lost_peers) {
+        uint8_t *lost;
+        while ((lost = (uint8_t *) zlist_pop (self->lost_peers)))
+            free (lost);
+        zlist_destroy (&self->lost_peers);
+    }
     //  Links first: their destructor needs the loop.
     zhashx_destroy (&self->links);
     link_t *link;

@@ -15,7 +15,7 @@
 //  the bit in cmdline_set.
 static const char *s_keys [] = {
     "dir", "listen", "advertise", "join", "slots", "name", "mesh-key",
-    "insecure", "discovery", "beacon-port", "log-level", "foreground", NULL
+    "insecure", "discovery", "beacon-port", "log-level", "foreground", "cache-size", NULL
 };
 
 static int
@@ -36,6 +36,7 @@ node_config_new (void)
     self->discovery = -1;
     self->beacon_port = MESHCC_DEFAULT_BEACON_PORT;
     self->log_level = NODE_LOG_INFO;
+    self->cache_size = NODE_CACHE_SIZE_DEFAULT;
     return self;
 }
 
@@ -192,11 +193,39 @@ s_apply (node_config_t *self, const char *key, const char *value, char *err, siz
     else
     if (!strcmp (key, "slots")) {
         //  A node offering more slots than this is a typo, not a machine.
-        if (s_parse_uint (value, 4096, &number) || number == 0) {
-            snprintf (err, err_size, "slots: '%s' is not a number from 1 to 4096", value);
+        //  0 is a node that compiles nothing itself: every job goes to peers.
+        if (s_parse_uint (value, 4096, &number)) {
+            snprintf (err, err_size, "slots: '%s' is not a number from 0 to 4096", value);
             return -1;
         }
         self->slots = (uint32_t) number;
+        self->slots_set = true;
+    }
+    else
+    if (!strcmp (key, "cache-size")) {
+        //  A number of bytes with an optional K, M or G (powers of 1024);
+        //  at least 16 MiB, so one job's inputs fit.
+        char *end = NULL;
+        errno = 0;
+        unsigned long long size = strtoull (value, &end, 10);
+        unsigned long long unit = 1;
+        if (end && (*end == 'K' || *end == 'k'))
+            unit = 1ULL << 10;
+        else
+        if (end && (*end == 'M' || *end == 'm'))
+            unit = 1ULL << 20;
+        else
+        if (end && (*end == 'G' || *end == 'g'))
+            unit = 1ULL << 30;
+        if (unit > 1)
+            end++;
+        if (errno || end == value || !end || *end || *value == '-'
+        ||  size > (1ULL << 50) / unit || size * unit < (16ULL << 20)) {
+            snprintf (err, err_size, "cache-size: '%s' is not a size from 16M to 1048576G "
+                      "(a number with an optional K, M or G)", value);
+            return -1;
+        }
+        self->cache_size = size * unit;
     }
     else
     if (!strcmp (key, "name")) {
@@ -446,7 +475,7 @@ node_config_finish (node_config_t *self, bool have_key,
     }
     if (self->discovery < 0)
         self->discovery = loopback? 0: 1;
-    if (!self->slots)
+    if (!self->slots_set)
         self->slots = sysinfo_cpus ();
     if (!*self->name)
         sysinfo_hostname (self->name, sizeof self->name);
@@ -475,7 +504,14 @@ node_config_test (bool verbose)
 
     node_config_t *config = node_config_new ();
     assert (node_config_set (config, "slots", "abc", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
-    assert (node_config_set (config, "slots", "0", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
+    assert (node_config_set (config, "slots", "4097", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
+    assert (node_config_set (config, "slots", "0", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
+    assert (config->slots == 0 && config->slots_set);
+    assert (node_config_set (config, "cache-size", "1G", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
+    assert (config->cache_size == 1ULL << 30);
+    assert (node_config_set (config, "cache-size", "1K", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
+    assert (node_config_set (config, "cache-size", "12X", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
+    assert (node_config_set (config, "cache-size", "2147483648", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
     assert (node_config_set (config, "slots", "4", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
     assert (node_config_set (config, "bogus", "4", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
     assert (node_config_set (config, "discovery", "maybe", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);

@@ -1,0 +1,156 @@
+//  node_private: what node.c (sockets, gossip, control), origin.c (jobs
+//  started here) and serve.c (jobs run here for peers) share. Not a public
+//  contract: only these three files include it.
+
+#ifndef MESHCC_NODE_PRIVATE_H_INCLUDED
+#define MESHCC_NODE_PRIVATE_H_INCLUDED
+
+#include <czmq.h>
+#include "meshcc/gossip.h"
+#include "meshcc/job_wire.h"
+#include "meshcc/limits.h"
+#include "meshcc/meshkey.h"
+#include "meshcc/node.h"
+#include "meshcc/node_store.h"
+#include "meshcc/wire.h"
+#include "meshcc/worker.h"
+
+typedef char endpoint_t [MESHCC_ENDPOINT_MAX + 1];
+
+//  A DEALER to one remote endpoint.
+typedef struct {
+    struct _node_t *node;
+    zsock_t *sock;
+    endpoint_t endpoint;
+    int64_t  last_used;             //  zclock_mono of the last send/receive
+} link_t;
+
+//  Why a job fell back to a local compile; each has a STATS counter
+//  "fallback_<name>" (names in origin.c).
+typedef enum {
+    FALLBACK_BUSY = 0,              //  no slot anywhere and the queue is full
+    FALLBACK_NO_PEER,               //  no local slot and no peer offers any
+    FALLBACK_QUEUE_TIMEOUT,         //  waited ORIGIN_QUEUE_TIMEOUT_MS
+    FALLBACK_TIMEOUT,               //  a peer did not answer in time
+    FALLBACK_REFUSED,               //  refused by PLACEMENT_MAX_TRIES peers
+    FALLBACK_PEER_LOST,             //  the peer died or left with the job
+    FALLBACK_PEER_FAILURE,          //  the peer could not run it (sandbox, identity...)
+    FALLBACK_NOT_DISTRIBUTABLE,     //  the command cannot run elsewhere
+    FALLBACK_LISTING,               //  the input listing failed
+    FALLBACK_TOO_LARGE,             //  a frame above JOB_WIRE_MAX_FRAME
+    FALLBACK_OUTPUT,                //  outputs could not be written, or bad ones
+    FALLBACK_ERROR,                 //  anything else (bad request, no store, ...)
+    FALLBACK_REASON_COUNT
+} fallback_reason_t;
+
+//  Counters for STATS (control.h lists the field names).
+typedef struct {
+    uint64_t jobs_local;            //  compiled in a local slot
+    uint64_t jobs_remote;           //  compiled by a peer for us
+    uint64_t jobs_executed_for_peers;
+    uint64_t jobs_refused_for_peers;
+    uint64_t jobs_failed_for_peers; //  RESULT with a failure sent
+    uint64_t jobs_queued;           //  jobs that waited in the queue
+    uint64_t jobs_retried;          //  placements after a refusal/loss
+    uint64_t refusals_received;
+    uint64_t fallbacks;
+    uint64_t fallback [FALLBACK_REASON_COUNT];
+    uint64_t blobs_sent, blob_bytes_sent;
+    uint64_t blobs_received, blob_bytes_received;
+    uint64_t hash_hits, hash_misses;
+    uint64_t unknown_job;           //  job messages for ids we do not hold
+    //  µs sums and counts for the means
+    uint64_t listing_us, listing_n;
+    uint64_t hashing_us, hashing_n;
+    uint64_t transfer_us, transfer_n;
+    uint64_t queue_us, queue_n;
+    uint64_t compile_us, compile_n;
+    uint64_t setup_us, setup_n;     //  the peer's job root and sandbox set-up
+} node_job_stats_t;
+
+typedef struct _origin_t origin_t;
+typedef struct _serve_t serve_t;
+
+struct _node_t {
+    const node_config_t *config;
+    zcert_t      *cert;             //  mesh key, NULL without one
+    node_store_t *store;
+    gossip_t     *gossip;
+    zloop_t      *loop;
+    zsock_t      *router;
+    zsock_t      *zap;
+    zsock_t      *control;
+    zactor_t     *monitor;
+    zactor_t     *beacon;
+    zhashx_t     *links;            //  endpoint -> link_t
+    zlist_t      *closing;          //  link_t ended in the loop, freed next tick
+    zlist_t      *lost_peers;       //  ids of members that died or left (tick)
+    endpoint_t   *targets;          //  GOSSIP_MAX_MEMBERS, reused every tick
+    char         *control_path;
+
+    uint8_t  id [MESHCC_ID_SIZE];
+    char     id_hex [MESHCC_ID_HEX_SIZE + 1];
+    uint64_t incarnation;
+    endpoint_t endpoint;            //  advertised, "tcp://IP:PORT"
+    uint16_t advertise_port;
+    uint8_t  fingerprint [MESHKEY_FINGERPRINT_SIZE];
+    uint32_t speed;
+    uint32_t load_milli;
+    int64_t  started;               //  zclock_mono at start
+    int64_t  last_save;
+    bool     peers_joined;          //  a member joined since the last save
+
+    //  Counters reported by STATUS.
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+    uint64_t dropped [WIRE_ERROR_COUNT];
+    uint64_t refused_auth, refused_protocol;
+    int64_t  refusal_logged;        //  zclock_mono of the last warn line
+    uint64_t refusals_unlogged;     //  refusals since, shown at debug only
+
+    //  Compiling (issue 3).
+    worker_pool_t *workers;
+    origin_t *origin;
+    serve_t  *serve;
+    uint32_t  local_running;        //  compilers running in local slots
+    uint32_t  serving;              //  jobs held for peers (slot taken)
+    char     *executor_why;         //  NULL if the executor is available
+    node_job_stats_t stats;
+    uint64_t  rng;                  //  placement_random state
+};
+
+//  node.c
+link_t *node_link (node_t *self, const char *endpoint);
+//  Sends one frame without blocking (to `routing_id` when sock is the
+//  ROUTER). Returns 0, or -1 if it was dropped.
+int     node_send_raw (node_t *self, zsock_t *sock, zframe_t *routing_id,
+                       const uint8_t *data, size_t size);
+//  Slots free here now (local compiles and peers' jobs share them).
+uint32_t node_free_slots (node_t *self);
+//  Encodes and sends a small job message (ACCEPTED, REFUSED, NEED, ...).
+int     node_send_job_msg (node_t *self, zsock_t *sock, zframe_t *routing_id,
+                           const job_msg_t *msg);
+
+//  origin.c: jobs started here.
+origin_t *origin_new (node_t *node);
+void      origin_destroy (origin_t **self_p);
+//  A COMPILE request; `envelope` (taken) is what the reply starts with.
+void      origin_compile (origin_t *self, zmsg_t **envelope_p, zmsg_t *request);
+//  A job message from the peer at `link`.
+void      origin_on_msg (origin_t *self, link_t *link, job_msg_t *msg);
+//  Every gossip tick: deadlines, the queue.
+void      origin_tick (origin_t *self, int64_t now);
+//  A member went dead or left: its jobs go elsewhere.
+void      origin_peer_lost (origin_t *self, const uint8_t id [MESHCC_ID_SIZE]);
+//  A slot may have freed: dispatch the queue.
+void      origin_dispatch (origin_t *self);
+size_t    origin_queued (origin_t *self);
+size_t    origin_in_flight (origin_t *self);
+void      origin_stats (origin_t *self, zhash_t *record);
+
+//  serve.c: jobs run here for peers.
+serve_t  *serve_new (node_t *node);
+void      serve_destroy (serve_t **self_p);
+void      serve_on_msg (serve_t *self, zframe_t *routing_id, job_msg_t *msg);
+void      serve_tick (serve_t *self, int64_t now);
+
+#endif
