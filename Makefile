@@ -82,9 +82,15 @@ test: deps
 	$(MAKE) asan
 	tests/run
 
+# Masquerade links: put PREFIX/lib/meshcc/bin first on PATH and every gcc,
+# cc, g++, ... a build runs is meshcc, which then runs the next real one.
+MASQUERADE_NAMES := gcc cc g++ c++ clang clang++
 install: bins
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/meshcc/bin
 	install -m 0755 $(BUILD)/bin/meshccd $(BUILD)/bin/meshcc $(DESTDIR)$(PREFIX)/bin/
+	for name in $(MASQUERADE_NAMES); do \
+	    ln -sfn ../../../bin/meshcc $(DESTDIR)$(PREFIX)/lib/meshcc/bin/$$name || exit 1; \
+	done
 
 clean:
 	rm -rf build build-asan

@@ -29,6 +29,10 @@ void control_client_records_destroy (zlist_t **records_p);
 //  sends that we do not know follow, sorted.
 void control_client_print_members (FILE *out, zlist_t *records, bool json);
 void control_client_print_status (FILE *out, zhash_t *record, bool json);
+//  STATS (`meshcc stats`): a labelled table (mean times in ms) or JSON;
+//  the fields meshcc knows first, fallback_<reason> after "fallbacks",
+//  unknown ones sorted at the end.
+void control_client_print_stats (FILE *out, zhash_t *record, bool json);
 
 //  Writes `text` as a JSON string, quotes included.
 void control_client_json_string (FILE *out, const char *text);

@@ -297,6 +297,112 @@ control_client_print_status (FILE *out, zhash_t *record, bool json)
     zlist_destroy (&known);
 }
 
+//  STATS: the fields this client knows, in display order, with their
+//  labels. Times (*_us) are mean microseconds per job and show as ms;
+//  fallback_<reason> counters are listed under "fallbacks"; anything else
+//  a node sends follows, sorted, under its own name.
+static const char *s_stats_fields [][2] = {
+    { "jobs_local",                 "jobs compiled locally" },
+    { "jobs_remote",                "jobs sent to peers" },
+    { "jobs_executed_for_peers",    "jobs executed for peers" },
+    { "jobs_refused_for_peers",     "jobs refused for peers" },
+    { "jobs_failed_for_peers",      "jobs failed for peers" },
+    { "jobs_retried",               "jobs retried on another peer" },
+    { "refusals_received",          "refusals received from peers" },
+    { "jobs_queued",                "jobs that waited in the queue" },
+    { "queued",                     "jobs queued now" },
+    { "running_local",              "jobs running locally now" },
+    { "running_for_peers",          "jobs running for peers now" },
+    { "in_flight",                  "jobs at peers now" },
+    { "fallbacks",                  "fallbacks (compiled by the wrapper)" },
+    { "blobs_sent",                 "blobs sent" },
+    { "blob_bytes_sent",            "blob bytes sent" },
+    { "blobs_received",             "blobs received" },
+    { "blob_bytes_received",        "blob bytes received" },
+    { "hash_cache_hits",            "hash-cache hits" },
+    { "hash_cache_misses",          "hash-cache misses" },
+    { "mean_listing_us",            "mean time per job: listing" },
+    { "mean_hashing_us",            "mean time per job: hashing" },
+    { "mean_transfer_us",           "mean time per job: transfer" },
+    { "mean_queue_us",              "mean time per job: queueing" },
+    { "mean_setup_us",              "mean time per job: job root setup" },
+    { "mean_compile_us",            "mean time per job: compiling" },
+    { NULL, NULL }
+};
+
+static const char *
+s_stats_label (const char *key)
+{
+    for (int i = 0; s_stats_fields [i][0]; i++)
+        if (streq (key, s_stats_fields [i][0]))
+            return s_stats_fields [i][1];
+    return NULL;
+}
+
+//  NAME_us_total and NAME_count are the parts of mean_NAME_us: the table
+//  shows only the mean (JSON keeps everything).
+static bool
+s_stats_is_mean_part (zhash_t *record, const char *key)
+{
+    size_t length = strlen (key);
+    size_t suffix = length > 9 && streq (key + length - 9, "_us_total")? 9:
+                    length > 6 && streq (key + length - 6, "_count")? 6: 0;
+    if (!suffix)
+        return false;
+    char mean [128];
+    snprintf (mean, sizeof mean, "mean_%.*s_us", (int) (length - suffix), key);
+    return zhash_lookup (record, mean) != NULL;
+}
+
+static void
+s_stats_line (FILE *out, const char *label, const char *key, const char *value)
+{
+    size_t length = strlen (key);
+    if (length > 3 && streq (key + length - 3, "_us") && s_is_number (value))
+        fprintf (out, "%-40s %12.1f ms\n", label, atof (value) / 1000.0);
+    else
+        fprintf (out, "%-40s %12s\n", label, value);
+}
+
+void
+control_client_print_stats (FILE *out, zhash_t *record, bool json)
+{
+    zlist_t *known = zlist_new ();
+    zlist_autofree (known);
+    for (int i = 0; s_stats_fields [i][0]; i++) {
+        zlist_append (known, (void *) s_stats_fields [i][0]);
+        if (streq (s_stats_fields [i][0], "fallbacks")) {
+            //  The reasons right after the total, sorted.
+            zlist_t *keys = zhash_keys (record);
+            zlist_sort (keys, (zlist_compare_fn *) strcmp);
+            for (char *key = (char *) zlist_first (keys); key; key = (char *) zlist_next (keys))
+                if (strncmp (key, "fallback_", 9) == 0)
+                    zlist_append (known, key);
+            zlist_destroy (&keys);
+        }
+    }
+    if (json) {
+        s_json_object (out, record, known, "");
+        fputs ("\n", out);
+    }
+    else {
+        zlist_t *order = s_order (record, known);
+        for (char *key = (char *) zlist_first (order); key; key = (char *) zlist_next (order)) {
+            if (s_stats_is_mean_part (record, key))
+                continue;
+            const char *label = s_stats_label (key);
+            char reason [128];
+            if (!label && strncmp (key, "fallback_", 9) == 0) {
+                snprintf (reason, sizeof reason, "  %s", key + 9);
+                label = reason;
+            }
+            s_stats_line (out, label? label: key, key, s_get (record, key));
+        }
+        zlist_destroy (&order);
+    }
+    zlist_destroy (&known);
+}
+
 void
 control_client_test (bool verbose)
 {
@@ -362,6 +468,33 @@ control_client_test (bool verbose)
     assert (streq (buffer, "id: abc\ndropped_truncated: 1\nrefused: 3\n"));
     free (buffer);
     zhash_destroy (&status);
+
+    zhash_t *stats = zhash_new ();
+    zhash_autofree (stats);
+    zhash_insert (stats, "zz_new", "1");
+    zhash_insert (stats, "fallback_peer_died", "2");
+    zhash_insert (stats, "fallbacks", "2");
+    zhash_insert (stats, "jobs_local", "5");
+    zhash_insert (stats, "mean_compile_us", "12500");
+    zhash_insert (stats, "compile_us_total", "25000");
+    zhash_insert (stats, "compile_count", "2");
+    out = open_memstream (&buffer, &size);
+    control_client_print_stats (out, stats, false);
+    fclose (out);
+    assert (strstr (buffer, "jobs compiled locally") == buffer);
+    assert (strstr (buffer, "fallbacks") < strstr (buffer, "  peer_died"));
+    assert (strstr (buffer, "12.5 ms"));
+    assert (strstr (buffer, "zz_new"));
+    assert (!strstr (buffer, "compile_count"));
+    free (buffer);
+    out = open_memstream (&buffer, &size);
+    control_client_print_stats (out, stats, true);
+    fclose (out);
+    assert (strstr (buffer, "\"jobs_local\": 5,"));
+    assert (strstr (buffer, "\"fallback_peer_died\": 2,"));
+    assert (strstr (buffer, "\"compile_count\": 2"));
+    free (buffer);
+    zhash_destroy (&stats);
 
     //  No node: answered at once from the lock, no waiting.
     char dir [] = "/tmp/control-client-test-XXXXXX";

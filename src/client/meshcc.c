@@ -1,11 +1,15 @@
-//  meshcc: the command-line client. Talks to the node of its data
-//  directory (control.h) and manages mesh keys. Exits 0 on success, 1 when
-//  no node is running, 128 on other failures (die), 129 on bad usage.
+//  meshcc: the command-line client and the compiler wrapper. Called as a
+//  compiler (a masquerade link named gcc, cc, g++, ... or `meshcc gcc ...`,
+//  `meshcc /usr/bin/cc ...`) it hands over to wrapper_main and behaves as
+//  the compiler does. Otherwise it talks to the node of its data directory
+//  (control.h) and manages mesh keys: exits 0 on success, 1 when no node is
+//  running, 128 on other failures (die), 129 on bad usage.
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "meshcc/compile_args.h"
 #include "meshcc/control.h"
 #include "meshcc/control_client.h"
 #include "meshcc/datadir.h"
@@ -13,15 +17,27 @@
 #include "meshcc/meshkey.h"
 #include "meshcc/usage.h"
 #include "meshcc/version.h"
+#include "meshcc/wrapper.h"
 
-#define USAGE_LINE "meshcc [--dir DIR] <keygen FILE | members [--json] | status [--json] | help>"
+#define USAGE_LINE "meshcc [--dir DIR] <keygen FILE | members [--json] | status [--json] | " \
+                   "stats [--json] | help>\n       meshcc COMPILER ARGS..."
 
 static const char *s_help =
 "usage: meshcc [--dir DIR] COMMAND [options]\n"
+"       meshcc COMPILER ARGS...\n"
+"\n"
+"Compiling: 'meshcc gcc -c foo.c', 'meshcc /usr/bin/cc ...' (as a launcher:\n"
+"CMAKE_C_COMPILER_LAUNCHER=meshcc, CCACHE_PREFIX=meshcc), or links named gcc,\n"
+"cc, g++, c++, clang, clang++ to meshcc in a directory first on PATH (make\n"
+"install puts them in PREFIX/lib/meshcc/bin). Jobs go to the node of\n"
+"$MESHCC_DIR (else ~/.meshcc); without one they compile locally.\n"
+"MESHCC_QUIET=1 silences the fallback warning, MESHCC_STRICT=1 makes a mesh\n"
+"failure an error, MESHCC_VERBOSE=1 says where each job ran.\n"
 "\n"
 "Commands:\n"
 "  members [--json]   the nodes this machine's node knows, with their state and load\n"
 "  status [--json]    this machine's node: identity, security, counters\n"
+"  stats [--json]     compile counters: jobs local/sent/executed, fallbacks, transfers, times\n"
 "  keygen FILE        make a new mesh key (copy it to every node as DIR/mesh.key)\n"
 "  help               this text\n"
 "\n"
@@ -69,17 +85,38 @@ s_query (const char *dir, const char *command, bool json)
     else {
         zhash_t *record = (zhash_t *) zlist_first (records);
         if (!record)
-            die ("the node sent an empty status");
-        control_client_print_status (stdout, record, json);
+            die ("the node sent an empty %s", streq (command, CONTROL_STATS)? "stats": "status");
+        if (streq (command, CONTROL_STATS))
+            control_client_print_stats (stdout, record, json);
+        else
+            control_client_print_status (stdout, record, json);
     }
     control_client_records_destroy (&records);
     return 0;
+}
+
+static bool
+s_is_command (const char *word)
+{
+    static const char *commands [] = { "keygen", "members", "status", "stats", "help", NULL };
+    for (int i = 0; commands [i]; i++)
+        if (streq (word, commands [i]))
+            return true;
+    return false;
 }
 
 int
 main (int argc, char *argv [])
 {
     usage_set_program ("meshcc");
+    //  As a compiler: through a link named like one, or with the compiler
+    //  (a name or any path) as the first argument.
+    const char *slash = strrchr (argv [0], '/');
+    if (compile_args_is_compiler_name (slash? slash + 1: argv [0]))
+        wrapper_main (argc, argv, true);
+    if (argc > 1 && argv [1][0] != '-' && !s_is_command (argv [1])
+    &&  (strchr (argv [1], '/') || compile_args_is_compiler_name (argv [1])))
+        wrapper_main (argc - 1, argv + 1, false);
     const char *dir_option = NULL;
     int arg = 1;
     //  Global options come before the command, like git's.
@@ -130,12 +167,13 @@ main (int argc, char *argv [])
                 "(as DIR/mesh.key, or with 'meshccd --mesh-key FILE')\n", argv [arg]);
         return 0;
     }
-    if (streq (command, "members") || streq (command, "status")) {
+    if (streq (command, "members") || streq (command, "status") || streq (command, "stats")) {
         bool json = s_json_option (argc, argv, arg);
         char *dir = datadir_resolve (dir_option);
         if (!dir)
             die ("cannot find a data directory: no --dir, $MESHCC_DIR or home directory");
-        int rc = s_query (dir, streq (command, "members")? CONTROL_MEMBERS: CONTROL_STATUS, json);
+        int rc = s_query (dir, streq (command, "members")? CONTROL_MEMBERS:
+                               streq (command, "stats")? CONTROL_STATS: CONTROL_STATUS, json);
         free (dir);
         return rc;
     }
