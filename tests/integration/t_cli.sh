@@ -64,7 +64,8 @@ expect_refused () {
 alloc_port P_BAD
 L=(--listen "127.0.0.1:$P_BAD" --discovery off)
 expect_refused "meshccd --slots abc" abc "${L[@]}" --slots abc
-expect_refused "meshccd --slots 0" slots "${L[@]}" --slots 0
+expect_refused "meshccd --slots -1" slots "${L[@]}" --slots -1
+expect_refused "meshccd --slots 5000 (above the bound)" 5000 "${L[@]}" --slots 5000
 expect_refused "meshccd --listen nonsense" nonsense --listen nonsense --discovery off
 expect_refused "meshccd --listen 127.0.0.1:99999" 99999 --listen 127.0.0.1:99999 --discovery off
 expect_refused "meshccd --join 1.2.3.4:99999" 99999 "${L[@]}" --join 1.2.3.4:99999
