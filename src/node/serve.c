@@ -10,7 +10,9 @@
 //  "missing input") and the RESULT frame is encoded there too. Replies go
 //  through the ROUTER to the origin's routing id.
 
+#include "meshcc/compile_args.h"
 #include "meshcc/executor.h"
+#include "meshcc/inputs.h"
 #include "meshcc/node_log.h"
 #include "node_private.h"
 
@@ -114,12 +116,48 @@ s_encode_result (serve_job_t *job, job_result_t *result)
     job_msg_destroy (&msg);
 }
 
+//  Learning this machine's identity of the compiler a peer names runs
+//  that program here, outside any sandbox (-dumpfullversion,
+//  -dumpmachine). So before that, the name must be what the executor
+//  would run anyway: argv[0] bare or absolute, reaching exactly that
+//  binary through INPUTS_SANDBOX_PATH, named like a compiler, and not a
+//  file a peer could have placed here (the blob store's 0555 raw copies,
+//  job roots: all under the node's directory). NULL if it may be probed.
+static const char *
+s_compiler_plausible (const job_spec_t *spec, const char *node_dir)
+{
+    const char *path = spec->compiler.path;
+    const char *argv0 = spec->argc >= 1 && spec->argv? spec->argv [0]: NULL;
+    if (!argv0 || (strchr (argv0, '/') && argv0 [0] != '/') || path [0] != '/')
+        return "is not a compiler path";
+    const char *base = strrchr (path, '/') + 1;
+    if (compile_args_family (base) < 0)
+        return "is not named like a compiler";
+    char found [JOB_MAX_PATH], real [PATH_MAX], dir [PATH_MAX];
+    if (inputs_which (argv0, INPUTS_SANDBOX_PATH, found, sizeof found)
+    ||  !realpath (found, real) || !streq (real, path))
+        return "is not what the command runs";
+    if (node_dir && realpath (node_dir, dir)) {
+        size_t len = strlen (dir);
+        if (strncmp (real, dir, len) == 0 && real [len] == '/')
+            return "is in this node's directory";
+    }
+    return NULL;
+}
+
 static void
 s_serve_fn (worker_ctx_t *ctx, void *arg)
 {
     serve_job_t *job = (serve_job_t *) arg;
     if (!job->identity_checked) {
         job->identity_checked = true;
+        const char *implausible = s_compiler_plausible (job->spec, job->serve->node->config->dir);
+        if (implausible) {
+            if (asprintf (&job->refusal, "identity: %.300s %s; not run",
+                          job->spec->compiler.path, implausible) < 0)
+                abort ();
+            return;
+        }
         compiler_identity_t mine;
         memset (&mine, 0, sizeof mine);
         if (compiler_identity_get (job->spec->compiler.path, &mine)
