@@ -1,4 +1,4 @@
-# meshcc — see README.md. `make` builds build/bin/{meshccd,meshcc};
+# meshcc — see README.md. `make` builds build/bin/{meshccd,meshcc,meshcc-ctl};
 # `make run` installs what is missing, builds and starts a node in the
 # foreground; `make test` installs, builds (plain and sanitizer) and runs
 # every test; `make asan` builds the sanitizer variant in build-asan/.
@@ -9,7 +9,7 @@ PKGS     := libczmq libzmq libsodium sqlite3 libzstd
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) -Iinclude -MMD -MP \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(EXTRA_DEFS) -Iinclude -MMD -MP \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -17,7 +17,7 @@ TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 # Shared code (no sockets beyond czmq types, no main): common, gossip, cache.
 CORE_SRC   := $(wildcard src/common/*.c src/gossip/*.c src/cache/*.c)
 NODE_SRC   := $(filter-out src/node/meshccd.c,$(wildcard src/node/*.c))
-CLIENT_SRC := $(filter-out src/client/meshcc.c,$(wildcard src/client/*.c))
+CLIENT_SRC := $(filter-out src/client/meshcc.c src/client/meshcc_ctl.c,$(wildcard src/client/*.c))
 TEST_SRC   := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
@@ -28,7 +28,7 @@ TEST_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all bins tests asan run test install deps clean
 all: bins tests
-bins: $(BUILD)/bin/meshccd $(BUILD)/bin/meshcc
+bins: $(BUILD)/bin/meshccd $(BUILD)/bin/meshcc $(BUILD)/bin/meshcc-ctl
 tests: $(TEST_BIN)
 
 $(BUILD)/obj/%.o: src/%.c
@@ -52,9 +52,20 @@ $(BUILD)/libmeshcc-client.a: $(CLIENT_OBJ)
 $(BUILD)/bin/meshccd: $(BUILD)/obj/node/meshccd.o $(BUILD)/libmeshcc-node.a $(BUILD)/libmeshcc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
-$(BUILD)/bin/meshcc: $(BUILD)/obj/client/meshcc.o $(BUILD)/libmeshcc-client.a $(BUILD)/libmeshcc.a
+# meshcc is the compiler wrapper, started for every compile of a build: it
+# links only libc (no czmq, no libzmq; issue 3's 1 ms budget for a local
+# job), so it names its objects rather than the libraries, and links
+# nothing else. The commands that need czmq are meshcc-ctl, which meshcc
+# execs (next to itself, else PREFIX/lib/meshcc/).
+WRAPPER_OBJ := $(call obj,src/client/meshcc.c src/client/wrapper.c src/common/compile_args.c \
+                          src/common/datadir.c src/common/usage.c)
+$(BUILD)/obj/client/meshcc.o: EXTRA_DEFS = -DMESHCC_PREFIX='"$(PREFIX)"'
+$(BUILD)/bin/meshcc: $(WRAPPER_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Wl,--as-needed $^ -o $@
+$(BUILD)/bin/meshcc-ctl: $(BUILD)/obj/client/meshcc_ctl.o $(BUILD)/libmeshcc-client.a $(BUILD)/libmeshcc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wl,--as-needed $^ -o $@ $(LIBS)
 
 # Tests of the pure core (gossip, wire) link only the core library, so they
 # build even while node or client code is being changed.
@@ -88,6 +99,7 @@ MASQUERADE_NAMES := gcc cc g++ c++ clang clang++
 install: bins
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/meshcc/bin
 	install -m 0755 $(BUILD)/bin/meshccd $(BUILD)/bin/meshcc $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/bin/meshcc-ctl $(DESTDIR)$(PREFIX)/lib/meshcc/
 	for name in $(MASQUERADE_NAMES); do \
 	    ln -sfn ../../../bin/meshcc $(DESTDIR)$(PREFIX)/lib/meshcc/bin/$$name || exit 1; \
 	done

@@ -9,32 +9,49 @@
 //              of field name -> text value (MEMBERS: one per member,
 //              STATUS: one); or "ERROR" and a message frame.
 //
-//  Compiling (issue 3). The wrapper sends one request and waits for one
-//  reply; the node runs the job in a local slot (spawning the compiler
-//  itself, so the compiler writes its outputs directly) or on a peer
-//  (writing the returned outputs atomically), or queues it:
+//  Compiling (issue 3) is not on this socket: the wrapper talks to the node
+//  over a plain Unix stream socket, DIR/compile.sock (COMPILE_SOCKET_NAME,
+//  mode 0600 in the 0700 data directory), so that it needs neither czmq
+//  nor libzmq (loading them costs more than the 1 ms a local job may add).
+//  One connection per job. Every message is
+//
+//    u32 big-endian N, then N bytes (N <= COMPILE_REQUEST_MAX for a
+//    request, CONTROL_REPLY_MAX for a reply): the fields, each a u32
+//    big-endian length and that many bytes.
 //
 //    request:  "COMPILE", cwd, argv, envp, compiler, umask
-//              argv and envp are each one frame of NUL-terminated strings
+//              argv and envp are each one field of NUL-terminated strings
 //              back to back (argv[0] as the user gave it, e.g. "gcc");
-//              envp is the wrapper's whole environment (a local run must
-//              see exactly what a direct run would); compiler is the
+//              envp is the wrapper's whole environment; compiler is the
 //              absolute path of the real compiler the wrapper resolved
-//              (never meshcc itself), which is what gets executed;
-//              umask is the wrapper's umask in octal text ("022"), so that
-//              outputs get the modes a direct run gives.
-//    reply:    "RESULT", status, stdout, stderr, where
-//              status is the compiler's exit status as text (the answer,
-//              errors included); stdout/stderr its output bytes; where is
-//              "local" or the executing peer's name (for MESHCC_VERBOSE).
+//              (never meshcc itself); umask is the wrapper's umask in
+//              octal text ("022"), so that outputs get the modes a direct
+//              run gives. cwd and compiler are absolute.
+//    reply:    "LOCAL"
+//              a local slot is the job's: the wrapper execs the real
+//              compiler itself, exactly as a direct run, and the process
+//              keeps this connection open across exec (no FD_CLOEXEC).
+//              The slot is busy until the node sees end of file, i.e.
+//              until the compiler and everything it started have exited.
+//          or  "RESULT", status, stdout, stderr, where
+//              the job ran on a peer (outputs already written atomically):
+//              status is the compiler's exit status as decimal text (the
+//              answer, errors included); stdout/stderr its output bytes;
+//              where the executing peer's name (for MESHCC_VERBOSE).
 //          or  "FALLBACK", reason
 //              the mesh could not run it (no slot anywhere and the queue
-//              is full, peer died, timeout, refusal, protocol error…): the
-//              wrapper compiles locally itself, and no output was written.
+//              is full, peer died, timeout, refusal, malformed request…):
+//              the wrapper compiles locally itself; no output was written.
+//    The reply may come much later (a queued job). A connection closed
+//    before its reply cancels the job: nothing is answered or, for a job
+//    already out, the answer is dropped. The node closes the connection
+//    after a RESULT or FALLBACK; a wrapper that sees end of file instead of
+//    a reply (the node died) compiles locally.
 //
 //  "STATS" returns one zhash record like STATUS, for `meshcc stats`.
 //  Stats fields (all numbers; counts since the node started, times in µs):
 //    jobs_local               compiled in a local slot for our wrapper
+//                             (counted when the slot's connection closes)
 //    jobs_remote              compiled by a peer for us (compiler errors
 //                             included: they are answers)
 //    jobs_executed_for_peers  run here for peers, RESULT sent
@@ -76,19 +93,114 @@
 //  node refuses peers' jobs), running_local, running_for_peers,
 //  dropped_unknown_job.
 
-#define CONTROL_COMPILE     "COMPILE"
-#define CONTROL_RESULT      "RESULT"
-#define CONTROL_FALLBACK    "FALLBACK"
-#define CONTROL_STATS       "STATS"
-
 //  Values are text; control_field_is_text() says which fields are text in
 //  JSON output (all others are numbers).
+//
+//  This header is included by the wrapper, which links only libc: it must
+//  stay free of czmq and libzmq.
 
 #ifndef MESHCC_CONTROL_H_INCLUDED
 #define MESHCC_CONTROL_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define CONTROL_COMPILE     "COMPILE"
+#define CONTROL_LOCAL       "LOCAL"
+#define CONTROL_RESULT      "RESULT"
+#define CONTROL_FALLBACK    "FALLBACK"
+#define CONTROL_STATS       "STATS"
+
+//  Fields of a COMPILE request, and the most any compile message has.
+#define CONTROL_COMPILE_FIELDS  6
+#define CONTROL_MAX_FIELDS      8
+//  A reply larger than this is malformed (the node bounds a compiler's
+//  stdout and stderr far lower; this only stops a broken reply from
+//  costing unbounded memory).
+#define CONTROL_REPLY_MAX       (256U * 1024 * 1024)
+
+//  The compile channel's codec (above): pure, shared by both ends.
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+} control_field_t;
+
+static inline void
+control_put_u32 (uint8_t *at, uint32_t value)
+{
+    at [0] = (uint8_t) (value >> 24);
+    at [1] = (uint8_t) (value >> 16);
+    at [2] = (uint8_t) (value >> 8);
+    at [3] = (uint8_t) value;
+}
+
+static inline uint32_t
+control_get_u32 (const uint8_t *at)
+{
+    return (uint32_t) at [0] << 24 | (uint32_t) at [1] << 16
+         | (uint32_t) at [2] << 8 | (uint32_t) at [3];
+}
+
+//  A whole message (length prefix included) of `count` fields, in a new
+//  buffer (caller frees); its size in *size_p. NULL if it would not fit
+//  the u32 prefix.
+static inline uint8_t *
+control_message_new (int count, const void *const data [], const size_t sizes [],
+                     size_t *size_p)
+{
+    size_t body = 0;
+    for (int i = 0; i < count; i++) {
+        if (sizes [i] > UINT32_MAX - 4 || body > UINT32_MAX - 4 - sizes [i])
+            return NULL;
+        body += 4 + sizes [i];
+    }
+    uint8_t *message = (uint8_t *) malloc (4 + body);
+    if (!message)
+        abort ();
+    control_put_u32 (message, (uint32_t) body);
+    uint8_t *at = message + 4;
+    for (int i = 0; i < count; i++) {
+        control_put_u32 (at, (uint32_t) sizes [i]);
+        if (sizes [i])
+            memcpy (at + 4, data [i], sizes [i]);
+        at += 4 + sizes [i];
+    }
+    *size_p = 4 + body;
+    return message;
+}
+
+//  Splits a message body (after the length prefix) into at most `max`
+//  fields pointing into it. Returns the count, or -1 if the lengths do not
+//  add up exactly or there are more than `max` fields.
+static inline int
+control_fields_parse (const uint8_t *body, size_t size, control_field_t *fields, int max)
+{
+    int count = 0;
+    size_t at = 0;
+    while (at < size) {
+        if (count >= max || size - at < 4)
+            return -1;
+        uint32_t length = control_get_u32 (body + at);
+        at += 4;
+        if (length > size - at)
+            return -1;
+        fields [count].data = body + at;
+        fields [count].size = length;
+        count++;
+        at += length;
+    }
+    return count;
+}
+
+static inline bool
+control_field_is (const control_field_t *field, const char *text)
+{
+    size_t length = strlen (text);
+    return field->size == length && memcmp (field->data, text, length) == 0;
+}
 
 #define CONTROL_MEMBERS     "MEMBERS"
 #define CONTROL_STATUS      "STATUS"

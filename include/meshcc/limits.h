@@ -86,6 +86,23 @@
 #define CONTROL_SOCKET_NAME         "control.sock"
 #define CONTROL_TIMEOUT_MS          2000
 
+//  Compile channel (wrapper <-> node, a Unix stream socket in the data
+//  directory; control.h). A request carries argv and the whole
+//  environment: Linux bounds both together by ARG_MAX (a quarter of the
+//  stack limit, 2 MiB by default), so 16 MiB leaves room for a raised
+//  stack limit and still bounds what a broken client can make us buffer.
+#define COMPILE_SOCKET_NAME         "compile.sock"
+#define COMPILE_REQUEST_MAX         (16 * 1024 * 1024)
+//  Open connections at most (jobs in slots, queued or waiting for their
+//  reply): well under the default 1024 descriptors a process may hold,
+//  with room for the node's own; one more is closed at once and its
+//  wrapper compiles locally.
+#define COMPILE_CONN_MAX            512
+//  A connection that has not sent its whole request, or not read its
+//  whole reply, in this long is closed (a wrapper writes its request at
+//  once and reads its reply at once; only a broken one is this slow).
+#define COMPILE_IO_TIMEOUT_MS       30000
+
 //  Files in the data directory.
 #define DATADIR_DB_NAME             "meshcc.db"
 #define DATADIR_LOCK_NAME           "meshccd.lock"
@@ -199,8 +216,6 @@
 #define EXECUTOR_MEMORY_BYTES       (4ULL * 1024 * 1024 * 1024)
 #define EXECUTOR_OUTPUT_BYTES       (256ULL * 1024 * 1024)
 #define EXECUTOR_WALL_SECONDS       110
-//  Output captured from a compiler run locally (stdout/stderr each).
-#define LOCAL_OUTPUT_MAX            (16 * 1024 * 1024)
 //  Executor and dependency listing (src/node/inputs.c, executor.c,
 //  sandbox.c, compiler_identity.c).
 //  Symlinks followed while resolving one path: the kernel's own limit.

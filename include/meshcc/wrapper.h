@@ -1,15 +1,16 @@
 //  wrapper: meshcc as a compiler. Finds the real compiler (never meshcc
 //  itself), classifies the command (compile_args), and either runs the
 //  real compiler at once with exec (not distributable: the fast path,
-//  which touches no socket and creates no ZeroMQ context) or hands the job
-//  to the node of the data directory (control.h: COMPILE -> RESULT |
-//  FALLBACK) and replays the compiler's output and exit status. Any failure
+//  which touches no socket) or hands the job to the node of the data
+//  directory (control.h: COMPILE over DIR/compile.sock -> LOCAL, and the
+//  wrapper execs the compiler holding the connection, | RESULT, replayed
+//  with the compiler's output and exit status, | FALLBACK). Any failure
 //  of the mesh becomes a local compile, announced by at most one warning
 //  line per build (per process group).
 //
 //  Owns: compiler resolution, the COMPILE request and the reading of its
-//  reply, the warn-once marker. Must not: start czmq actors or czmq's
-//  zsys layer (it talks to the node with a bare libzmq REQ socket, so it
+//  reply, the warn-once marker. Must not: link czmq or libzmq (it talks
+//  to the node over a plain Unix socket, so it loads nothing but libc,
 //  installs no signal handlers and make's Ctrl-C kills it as it would
 //  kill gcc), write any output file itself (the compiler or the node
 //  does), or retry a compile that the compiler answered (errors included).
@@ -27,19 +28,9 @@
 #include <stdnoreturn.h>
 #include <sys/types.h>
 
-//  The wrapper polls for the node's reply this often and, between polls,
-//  checks that the node still holds its lock and still serves the same
-//  control socket: a node killed or restarted mid-job never answers, and
-//  one second is short next to any compile worth distributing.
-#define WRAPPER_POLL_MS             1000
-//  How long sending the request may take (the ipc connection must be up,
-//  ZMQ_IMMEDIATE): a node holding its lock answers connections at once, so
-//  this only bounds a wedged node.
+//  How long sending the request may take (SO_SNDTIMEO): a node holding its
+//  lock reads requests at once, so this only bounds a wedged node.
 #define WRAPPER_SEND_TIMEOUT_MS     2000
-//  A reply frame larger than this is malformed (the compiler's stdout or
-//  stderr is bounded much lower by the node; this only stops a broken
-//  reply from costing unbounded memory).
-#define WRAPPER_MAX_REPLY_FRAME     (256 * 1024 * 1024)
 
 //  Predicate for the PATH walk: true if `candidate` (an existing
 //  executable) is meshcc itself and must be skipped.

@@ -1,8 +1,9 @@
 //  wrapper: meshcc as a compiler (see wrapper.h). The local fast path is
-//  resolve + classify + exec and nothing else; only a distributable job
-//  creates a ZeroMQ context, and then a bare libzmq one: czmq's zsys layer
-//  would install SIGINT/SIGTERM handlers (make's Ctrl-C must kill the
-//  wrapper like it kills gcc) and an atexit hook, for no gain here.
+//  resolve + classify + exec and nothing else; a distributable job opens
+//  one Unix socket to the node (control.h). The wrapper links only libc:
+//  czmq's zsys layer would install SIGINT/SIGTERM handlers (make's Ctrl-C
+//  must kill the wrapper like it kills gcc) and loading libczmq/libzmq
+//  alone costs several times the 1 ms a local job may add.
 
 #include <assert.h>
 #include <errno.h>
@@ -12,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
-#include <zmq.h>
 #include "meshcc/compile_args.h"
 #include "meshcc/control.h"
 #include "meshcc/datadir.h"
@@ -226,13 +229,15 @@ wrapper_group_stamp (pid_t pgid, char *out, size_t out_size)
     size_t size = fread (line, 1, sizeof line - 1, file);
     fclose (file);
     line [size] = 0;
-    //  Field 22 (starttime) counts from the one after "comm", whose closing
-    //  parenthesis is the last one on the line (comm may hold spaces).
+    //  Field 22 (starttime) counts from the one after "comm" (field 2),
+    //  whose closing parenthesis is the last one on the line (comm may hold
+    //  spaces). `at` starts on the space before field 3 and each step moves
+    //  it to the space before the next field.
     char *at = strrchr (line, ')');
     if (!at)
         return;
     at++;
-    for (int field = 2; field < 22 && at; field++)
+    for (int field = 3; field < 22 && at; field++)
         at = strchr (at + 1, ' ');
     if (!at)
         return;
@@ -311,102 +316,109 @@ s_write_all (int fd, const void *data, size_t size)
     return 0;
 }
 
-//  The reply, frame by frame.
-enum { REPLY_MAX_FRAMES = 8 };
-typedef struct {
-    int        count;
-    zmq_msg_t  frames [REPLY_MAX_FRAMES];
-} s_reply_t;
-
-static void
-s_reply_close (s_reply_t *reply)
-{
-    for (int i = 0; i < reply->count; i++)
-        zmq_msg_close (&reply->frames [i]);
-    reply->count = 0;
-}
-
-//  Receives every frame of one reply; -1 with a reason when it fails or
-//  has too many or too large frames.
+//  Writes a whole buffer to a blocking socket (SO_SNDTIMEO bounds it).
 static int
-s_reply_recv (void *sock, s_reply_t *reply, char *reason, size_t reason_size)
+s_send_all (int fd, const uint8_t *data, size_t size)
 {
-    reply->count = 0;
-    bool more = true;
-    bool malformed = false;
-    while (more) {
-        zmq_msg_t frame;
-        zmq_msg_init (&frame);
-        if (zmq_msg_recv (&frame, sock, 0) < 0) {
-            zmq_msg_close (&frame);
-            s_reply_close (reply);
-            snprintf (reason, reason_size, "lost the node's reply: %s",
-                      zmq_strerror (zmq_errno ()));
+    while (size) {
+        ssize_t sent = send (fd, data, size, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR)
+                continue;
             return -1;
         }
-        more = zmq_msg_more (&frame);
-        if (reply->count < REPLY_MAX_FRAMES && zmq_msg_size (&frame) <= WRAPPER_MAX_REPLY_FRAME)
-            reply->frames [reply->count++] = frame;
-        else {
-            malformed = true;
-            zmq_msg_close (&frame);
-        }
-    }
-    if (malformed) {
-        s_reply_close (reply);
-        snprintf (reason, reason_size, "the node sent a malformed reply");
-        return -1;
+        data += sent;
+        size -= (size_t) sent;
     }
     return 0;
 }
 
-static bool
-s_frame_is (zmq_msg_t *frame, const char *text)
+//  Reads exactly `size` bytes. Returns 0, or -1 (errno 0 at end of file).
+static int
+s_recv_all (int fd, uint8_t *data, size_t size)
 {
-    size_t length = strlen (text);
-    return zmq_msg_size (frame) == length && memcmp (zmq_msg_data (frame), text, length) == 0;
+    while (size) {
+        ssize_t got = recv (fd, data, size, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got == 0)
+                errno = 0;
+            return -1;
+        }
+        data += got;
+        size -= (size_t) got;
+    }
+    return 0;
 }
 
-//  A frame as a bounded C string.
+//  A field as a bounded C string.
 static void
-s_frame_text (zmq_msg_t *frame, char *out, size_t out_size)
+s_field_text (const control_field_t *field, char *out, size_t out_size)
 {
-    size_t size = zmq_msg_size (frame);
+    size_t size = field->size;
     if (size >= out_size)
         size = out_size - 1;
-    memcpy (out, zmq_msg_data (frame), size);
+    memcpy (out, field->data, size);
     out [size] = 0;
     for (char *c = out; *c; c++)
         if ((unsigned char) *c < 0x20)
             *c = ' ';
 }
 
-//  The exit status frame: decimal 0..255, nothing else.
+//  The exit status field: decimal 0..255, nothing else.
 static int
-s_parse_status (zmq_msg_t *frame)
+s_parse_status (const control_field_t *field)
 {
-    size_t size = zmq_msg_size (frame);
-    const char *data = (const char *) zmq_msg_data (frame);
-    if (size == 0 || size > 3)
+    if (field->size == 0 || field->size > 3)
         return -1;
     int status = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (data [i] < '0' || data [i] > '9')
+    for (size_t i = 0; i < field->size; i++) {
+        if (field->data [i] < '0' || field->data [i] > '9')
             return -1;
-        status = status * 10 + (data [i] - '0');
+        status = status * 10 + (field->data [i] - '0');
     }
     return status <= 255? status: -1;
 }
 
-static bool
-s_same_socket (const char *path, const struct stat *before)
+//  Connects to DIR/compile.sock. The socket stays open across exec (no
+//  SOCK_CLOEXEC): on LOCAL the compiler holds it, and its end tells the
+//  node the slot is free.
+static int
+s_connect (const char *dir, char *reason, size_t reason_size)
 {
-    struct stat now;
-    return stat (path, &now) == 0 && now.st_dev == before->st_dev && now.st_ino == before->st_ino;
+    struct sockaddr_un address = { .sun_family = AF_UNIX };
+    if ((size_t) snprintf (address.sun_path, sizeof address.sun_path, "%s/%s", dir,
+                           COMPILE_SOCKET_NAME) >= sizeof address.sun_path) {
+        snprintf (reason, reason_size, "the data directory path %s is too long for a socket", dir);
+        return -1;
+    }
+    int fd = socket (AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf (reason, reason_size, "cannot create a socket: %s", strerror (errno));
+        return -1;
+    }
+    struct timeval timeout = { WRAPPER_SEND_TIMEOUT_MS / 1000, (WRAPPER_SEND_TIMEOUT_MS % 1000) * 1000 };
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    while (connect (fd, (struct sockaddr *) &address, sizeof address)) {
+        if (errno == EINTR)
+            continue;
+        int saved = errno;
+        close (fd);
+        //  No socket, or nobody listening on it: no node (or an old one).
+        if (saved == ENOENT || saved == ECONNREFUSED)
+            snprintf (reason, reason_size, "no node is running for %s", dir);
+        else
+            snprintf (reason, reason_size, "cannot connect to the node of %s: %s", dir,
+                      strerror (saved));
+        return -1;
+    }
+    return fd;
 }
 
-//  Sends the job to the node and, on RESULT, replays it and exits. Returns
-//  only when the mesh failed, with the reason; the caller compiles locally.
+//  Sends the job to the node. On LOCAL, execs the compiler (the socket
+//  stays open in it); on RESULT, replays it and exits. Returns only when
+//  the mesh failed, with the reason; the caller compiles locally.
 static void
 s_compile_on_mesh (const char *compiler, const char *cwd, char *argv [], const char *source,
                    char *reason, size_t reason_size)
@@ -417,35 +429,10 @@ s_compile_on_mesh (const char *compiler, const char *cwd, char *argv [], const c
                   "(no $MESHCC_DIR or home directory)");
         return;
     }
-    if (!datadir_locked (dir)) {
-        snprintf (reason, reason_size, "no node is running for %s", dir);
+    int fd = s_connect (dir, reason, reason_size);
+    if (fd < 0) {
         free (dir);
         return;
-    }
-    char *socket_path = datadir_path (dir, CONTROL_SOCKET_NAME);
-    struct stat socket_st;
-    if (stat (socket_path, &socket_st)) {
-        snprintf (reason, reason_size, "the node of %s has no control socket", dir);
-        free (socket_path);
-        free (dir);
-        return;
-    }
-    void *context = zmq_ctx_new ();
-    void *sock = context? zmq_socket (context, ZMQ_REQ): NULL;
-    if (!sock) {
-        snprintf (reason, reason_size, "cannot create a socket: %s", zmq_strerror (zmq_errno ()));
-        goto done;
-    }
-    int zero = 0, one = 1, send_timeout = WRAPPER_SEND_TIMEOUT_MS;
-    zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt (sock, ZMQ_IMMEDIATE, &one, sizeof one);
-    zmq_setsockopt (sock, ZMQ_SNDTIMEO, &send_timeout, sizeof send_timeout);
-    char endpoint [PATH_MAX + 8];
-    snprintf (endpoint, sizeof endpoint, "ipc://%s", socket_path);
-    if (zmq_connect (sock, endpoint)) {
-        snprintf (reason, reason_size, "cannot connect to the node of %s: %s", dir,
-                  zmq_strerror (zmq_errno ()));
-        goto done;
     }
     //  umask() is the only way to read the mask: set it back at once.
     mode_t mask = umask (022);
@@ -455,87 +442,94 @@ s_compile_on_mesh (const char *compiler, const char *cwd, char *argv [], const c
     size_t argv_size, env_size;
     char *argv_packed = wrapper_pack_strings (argv, &argv_size);
     char *env_packed = wrapper_pack_strings (environ, &env_size);
-    bool sent = zmq_send (sock, CONTROL_COMPILE, strlen (CONTROL_COMPILE), ZMQ_SNDMORE) >= 0
-             && zmq_send (sock, cwd, strlen (cwd), ZMQ_SNDMORE) >= 0
-             && zmq_send (sock, argv_packed, argv_size, ZMQ_SNDMORE) >= 0
-             && zmq_send (sock, env_packed, env_size, ZMQ_SNDMORE) >= 0
-             && zmq_send (sock, compiler, strlen (compiler), ZMQ_SNDMORE) >= 0
-             && zmq_send (sock, umask_text, strlen (umask_text), 0) >= 0;
-    int send_errno = zmq_errno ();
+    const void *data [CONTROL_COMPILE_FIELDS] = {
+        CONTROL_COMPILE, cwd, argv_packed, env_packed, compiler, umask_text
+    };
+    size_t sizes [CONTROL_COMPILE_FIELDS] = {
+        strlen (CONTROL_COMPILE), strlen (cwd), argv_size, env_size, strlen (compiler),
+        strlen (umask_text)
+    };
+    size_t request_size = 0;
+    uint8_t *request = control_message_new (CONTROL_COMPILE_FIELDS, data, sizes, &request_size);
     free (argv_packed);
     free (env_packed);
-    if (!sent) {
+    uint8_t *reply = NULL;
+    if (!request || request_size - 4 > COMPILE_REQUEST_MAX) {
+        snprintf (reason, reason_size, "the command and environment are too large for the node");
+        goto done;
+    }
+    int sent = s_send_all (fd, request, request_size);
+    int send_errno = errno;
+    free (request);
+    if (sent) {
         snprintf (reason, reason_size, "cannot send the job to the node of %s: %s", dir,
-                  send_errno == EAGAIN? "it does not accept connections": zmq_strerror (send_errno));
+                  send_errno == EAGAIN? "it does not read it": strerror (send_errno));
         goto done;
     }
     //  The job may queue for a long time when the mesh is busy, so there is
-    //  no deadline; only a node that went away ends the wait.
-    while (true) {
-        zmq_pollitem_t item = { sock, 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, WRAPPER_POLL_MS);
-        if (rc < 0 && zmq_errno () == EINTR)
-            continue;
-        if (rc < 0) {
-            snprintf (reason, reason_size, "lost the node of %s: %s", dir,
-                      zmq_strerror (zmq_errno ()));
-            goto done;
-        }
-        if (rc > 0)
-            break;
-        if (!datadir_locked (dir) || !s_same_socket (socket_path, &socket_st)) {
-            snprintf (reason, reason_size, "the node of %s stopped while compiling", dir);
-            goto done;
-        }
-    }
-    s_reply_t reply;
-    if (s_reply_recv (sock, &reply, reason, reason_size))
+    //  no deadline: a node that dies closes the connection.
+    uint8_t prefix [4];
+    if (s_recv_all (fd, prefix, sizeof prefix)) {
+        snprintf (reason, reason_size, "lost the node of %s while compiling%s%s", dir,
+                  errno? ": ": "", errno? strerror (errno): "");
         goto done;
-    if (reply.count >= 4 && s_frame_is (&reply.frames [0], CONTROL_RESULT)) {
-        int status = s_parse_status (&reply.frames [1]);
+    }
+    uint32_t size = control_get_u32 (prefix);
+    if (size > CONTROL_REPLY_MAX) {
+        snprintf (reason, reason_size, "the node of %s sent a malformed reply", dir);
+        goto done;
+    }
+    reply = (uint8_t *) malloc (size? size: 1);
+    if (!reply)
+        abort ();
+    if (s_recv_all (fd, reply, size)) {
+        snprintf (reason, reason_size, "lost the node's reply: %s",
+                  errno? strerror (errno): "end of file");
+        goto done;
+    }
+    control_field_t fields [CONTROL_MAX_FIELDS];
+    int count = control_fields_parse (reply, size, fields, CONTROL_MAX_FIELDS);
+    if (count == 1 && control_field_is (&fields [0], CONTROL_LOCAL)) {
+        //  The slot is ours for as long as this descriptor lives: exec
+        //  hands it to the compiler, exactly as a direct run.
+        if (s_env_flag ("MESHCC_VERBOSE"))
+            fprintf (stderr, "meshcc: %s: compiling in a local slot\n", source);
+        free (reply);
+        free (dir);
+        s_exec_local (compiler, argv);
+    }
+    if (count >= 4 && control_field_is (&fields [0], CONTROL_RESULT)) {
+        int status = s_parse_status (&fields [1]);
         if (status >= 0) {
             //  From here on, the job is answered: whatever happens while
             //  replaying, a local compile would be a second answer.
-            zmq_msg_t *out = &reply.frames [2], *err = &reply.frames [3];
-            int write_failed = s_write_all (STDOUT_FILENO, zmq_msg_data (out), zmq_msg_size (out));
-            s_write_all (STDERR_FILENO, zmq_msg_data (err), zmq_msg_size (err));
+            close (fd);
+            int write_failed = s_write_all (STDOUT_FILENO, fields [2].data, fields [2].size);
+            s_write_all (STDERR_FILENO, fields [3].data, fields [3].size);
             if (s_env_flag ("MESHCC_VERBOSE")) {
                 char where [MESHCC_NAME_MAX + 1] = "?";
-                if (reply.count >= 5)
-                    s_frame_text (&reply.frames [4], where, sizeof where);
+                if (count >= 5)
+                    s_field_text (&fields [4], where, sizeof where);
                 fprintf (stderr, "meshcc: %s: compiled on %s (status %d)\n",
                          source, where, status);
             }
-            s_reply_close (&reply);
-            zmq_close (sock);
-            zmq_ctx_term (context);
-            free (socket_path);
+            free (reply);
             free (dir);
             if (write_failed && status == 0)
                 die ("cannot write the compiler's output: %s", strerror (errno));
             exit (status);
         }
     }
-    if (reply.count >= 2 && s_frame_is (&reply.frames [0], CONTROL_FALLBACK)) {
+    if (count >= 2 && control_field_is (&fields [0], CONTROL_FALLBACK)) {
         char why [256];
-        s_frame_text (&reply.frames [1], why, sizeof why);
+        s_field_text (&fields [1], why, sizeof why);
         snprintf (reason, reason_size, "%s", *why? why: "the mesh could not compile");
     }
     else
-    if (reply.count >= 2 && s_frame_is (&reply.frames [0], CONTROL_ERROR)) {
-        char why [256];
-        s_frame_text (&reply.frames [1], why, sizeof why);
-        snprintf (reason, reason_size, "the node refused the job: %s", why);
-    }
-    else
         snprintf (reason, reason_size, "the node of %s sent a malformed reply", dir);
-    s_reply_close (&reply);
 done:
-    if (sock)
-        zmq_close (sock);
-    if (context)
-        zmq_ctx_term (context);
-    free (socket_path);
+    free (reply);
+    close (fd);
     free (dir);
 }
 

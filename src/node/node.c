@@ -23,6 +23,9 @@
 //              gossip try the endpoint once; only an authenticated gossip
 //              exchange makes a member.
 //    control   ROUTER on ipc://DIR/control.sock for the CLI (control.h).
+//    compile   a plain Unix stream socket, DIR/compile.sock, for the
+//              wrappers' jobs (control.h; intake.c): no ZeroMQ, so the
+//              wrapper need not load it.
 //
 //  Every frame from the mesh is decoded by wire_decode_gossip; refusals
 //  are counted by reason and dropped, never fatal: the mesh is an
@@ -563,6 +566,7 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         origin_peer_lost (self->origin, lost);
         free (lost);
     }
+    intake_tick (self, now);
     origin_tick (self->origin, now);
     serve_tick (self->serve, now);
     size_t count = gossip_tick (self->gossip, now, self->targets, GOSSIP_MAX_MEMBERS);
@@ -725,14 +729,6 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
         }
     }
     else
-    if (command && streq (command, CONTROL_COMPILE)) {
-        //  Answered later, when the job ends: the envelope goes with it.
-        free (command);
-        origin_compile (self->origin, &reply, request);
-        zmsg_destroy (&request);
-        return 0;
-    }
-    else
     if (command && streq (command, CONTROL_STATS)) {
         zmsg_addstr (reply, CONTROL_OK);
         zhash_t *record = zhash_new ();
@@ -748,9 +744,9 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
     }
     else {
         zmsg_addstr (reply, CONTROL_ERROR);
-        zmsg_addstrf (reply, "unknown command '%s' (this node knows %s, %s, %s and %s)",
-                      command? command: "", CONTROL_MEMBERS, CONTROL_STATUS, CONTROL_STATS,
-                      CONTROL_COMPILE);
+        //  (Compiling is on the compile socket, not here: control.h.)
+        zmsg_addstrf (reply, "unknown command '%s' (this node knows %s, %s and %s)",
+                      command? command: "", CONTROL_MEMBERS, CONTROL_STATUS, CONTROL_STATS);
     }
     free (command);
     zmsg_destroy (&request);
@@ -866,6 +862,7 @@ node_t *
 node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_size)
 {
     node_t *self = (node_t *) zmalloc (sizeof (node_t));
+    self->compile_fd = -1;
     self->config = config;
     self->cert = *cert_p;
     *cert_p = NULL;
@@ -965,6 +962,8 @@ node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_s
         goto fail;
     }
     zloop_reader (self->loop, self->control, s_control_readable, self);
+    if (intake_start (self, err, err_size))
+        goto fail;
 
     if (config->discovery && s_beacon_start (self))
         log_warn ("discovery off: no broadcast-capable interface for UDP port %u",
@@ -1077,10 +1076,11 @@ node_destroy (node_t **self_p)
         return;
     node_t *self = *self_p;
     //  Workers first (they hand running jobs back), then the jobs, which
-    //  answer their wrappers on the control socket.
+    //  answer their wrappers on the compile socket, then that socket.
     worker_pool_destroy (&self->workers);
     origin_destroy (&self->origin);
     serve_destroy (&self->serve);
+    intake_destroy (self);
     free (self->executor_why);
     if (self->lost_peers) {
         uint8_t *lost;

@@ -1,6 +1,7 @@
-//  node_private: what node.c (sockets, gossip, control), origin.c (jobs
-//  started here) and serve.c (jobs run here for peers) share. Not a public
-//  contract: only these three files include it.
+//  node_private: what node.c (sockets, gossip, control), intake.c (the
+//  wrappers' compile socket), origin.c (jobs started here) and serve.c
+//  (jobs run here for peers) share. Not a public contract: only these
+//  files include it.
 
 #ifndef MESHCC_NODE_PRIVATE_H_INCLUDED
 #define MESHCC_NODE_PRIVATE_H_INCLUDED
@@ -70,6 +71,7 @@ typedef struct {
 
 typedef struct _origin_t origin_t;
 typedef struct _serve_t serve_t;
+typedef struct _intake_conn_t intake_conn_t;
 
 struct _node_t {
     const node_config_t *config;
@@ -111,7 +113,12 @@ struct _node_t {
     worker_pool_t *workers;
     origin_t *origin;
     serve_t  *serve;
-    uint32_t  local_running;        //  compilers running in local slots
+    uint32_t  local_running;        //  local slots held by wrappers' compilers
+    int       compile_fd;           //  listening on DIR/compile.sock, or -1
+    char     *compile_path;
+    zhashx_t *conns;                //  id -> intake_conn_t, open connections
+    zlist_t  *conns_closing;        //  intake_conn_t closed, freed next tick
+    uint64_t  next_conn;
     uint32_t  serving;              //  jobs held for peers (slot taken)
     char     *executor_why;         //  NULL if the executor is available
     node_job_stats_t stats;
@@ -130,11 +137,31 @@ uint32_t node_free_slots (node_t *self);
 int     node_send_job_msg (node_t *self, zsock_t *sock, zframe_t *routing_id,
                            const job_msg_t *msg);
 
+//  intake.c: the compile socket (control.h).
+int       intake_start (node_t *self, char *err, size_t err_size);
+//  Closes every connection (after origin_destroy has answered its jobs).
+void      intake_destroy (node_t *self);
+//  Every gossip tick: frees closed connections, closes stalled ones.
+void      intake_tick (node_t *self, int64_t now);
+//  Answers the connection `conn` (RESULT or FALLBACK fields) and closes it
+//  once written. Returns -1 if it is gone (the wrapper died): drop the job.
+int       node_compile_reply (node_t *self, uint64_t conn, int count,
+                              const void *const data [], const size_t sizes []);
+//  Gives `conn` a local slot: LOCAL is sent, the slot is busy until the
+//  connection ends. False if the connection is gone (the slot stays free).
+bool      node_compile_local (node_t *self, uint64_t conn);
+
 //  origin.c: jobs started here.
 origin_t *origin_new (node_t *node);
 void      origin_destroy (origin_t **self_p);
-//  A COMPILE request; `envelope` (taken) is what the reply starts with.
-void      origin_compile (origin_t *self, zmsg_t **envelope_p, zmsg_t *request);
+//  A checked COMPILE request (intake.c) for connection `conn`, with no
+//  local slot free. Returns the job's id, or 0 if it was answered at once.
+uint64_t  origin_compile (origin_t *self, uint64_t conn, const char *cwd, size_t cwd_size,
+                          const uint8_t *argv, size_t argv_size,
+                          const uint8_t *envp, size_t envp_size,
+                          const char *compiler, size_t compiler_size, mode_t umask);
+//  The wrapper of job `id` went away: the job ends without an answer.
+void      origin_cancel (origin_t *self, uint64_t id);
 //  A job message from the peer at `link`.
 void      origin_on_msg (origin_t *self, link_t *link, job_msg_t *msg);
 //  Every gossip tick: deadlines, the queue.

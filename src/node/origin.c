@@ -1,14 +1,16 @@
 //  origin: the jobs started at this node, from the wrapper's COMPILE to
-//  its RESULT or FALLBACK (control.h). Owns the jobs, the queue of jobs
-//  waiting for a slot, and what it knows of each peer (our in-flight jobs
-//  there, the blobs we sent it). Sockets are node.c's; peer choice is
-//  placement.c's; blocking work runs on the worker pool.
+//  its LOCAL, RESULT or FALLBACK (control.h). Owns the jobs, the queue of
+//  jobs waiting for a slot, and what it knows of each peer (our in-flight
+//  jobs there, the blobs we sent it). Sockets are node.c's and intake.c's
+//  (which answers LOCAL itself, without a job, while a slot is free); peer
+//  choice is placement.c's; blocking work runs on the worker pool.
 //
 //  A job's life:
-//    COMPILE ─ local slot free ──> LOCAL (fork/exec the compiler in cwd on
-//       │                          a worker; it writes its own outputs)
-//       └─ else ─> PREPARING (worker: parse, list inputs, hash, store blobs)
-//                    └─> place: local slot free → LOCAL
+//    COMPILE, no local slot free
+//       └─> PREPARING (worker: parse, list inputs, hash, store blobs)
+//                    └─> place: local slot free → LOCAL to the wrapper,
+//                               which runs the compiler itself (the job
+//                               ends here; the slot is the connection's)
 //                               a peer with a free slot → ENCODING (worker:
 //                               JOB frame with the blobs the peer is not
 //                               known to have) → CONNECTING → SENT
@@ -26,11 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "meshcc/compile_args.h"
 #include "meshcc/control.h"
@@ -43,7 +41,6 @@
 typedef enum {
     JOB_PREPARING,
     JOB_QUEUED,
-    JOB_LOCAL,
     JOB_ENCODING,
     JOB_CONNECTING,
     JOB_SENT,                       //  waiting for ACCEPTED/REFUSED/NEED
@@ -88,7 +85,8 @@ struct _origin_job_t {
     job_state_t state;
     bool      in_worker;
     bool      finished;             //  replied; free when the worker returns
-    zmsg_t   *envelope;             //  reply routing frames
+    bool      cancelled;            //  the wrapper went away: answer nobody
+    uint64_t  conn;                 //  the wrapper's connection (intake.c)
     //  The request
     char     *cwd, *compiler;
     mode_t    umask;                //  the wrapper's: outputs get its modes
@@ -114,10 +112,6 @@ struct _origin_job_t {
     zlist_t  *blob_frames;          //  encoded BLOBS (zframe_t), to send
     uint64_t  need_blobs, need_bytes;
     job_result_t *result;
-    //  A local run
-    int       status;
-    uint8_t  *out, *err;
-    size_t    out_size, err_size;
     //  Times (zclock_mono ms, and µs durations)
     int64_t   received, queued_at, sent_at, deadline;
     uint64_t  listing_us, hashing_us, compile_us;
@@ -129,6 +123,7 @@ static const char *s_fallback_names [FALLBACK_REASON_COUNT] = {
 };
 
 static void s_place (origin_job_t *job);
+static void s_end (origin_job_t *job);
 static void s_job_free (origin_job_t **job_p);
 
 //  A job handed back by a worker that is finished, or by a pool being
@@ -150,17 +145,13 @@ s_usecs (void)
 //  --------------------------------------------------------------------------
 //  Replies and the end of a job
 
+//  Answers the wrapper, if it is still there.
 static void
-s_reply (origin_job_t *job, zmsg_t **body_p)
+s_reply (origin_job_t *job, int count, const void *const data [], const size_t sizes [])
 {
-    node_t *node = job->origin->node;
-    zmsg_t *reply = job->envelope? zmsg_dup (job->envelope): zmsg_new ();
-    zframe_t *frame;
-    while ((frame = zmsg_pop (*body_p)))
-        zmsg_append (reply, &frame);
-    zmsg_destroy (body_p);
-    if (zmsg_send (&reply, node->control))
-        zmsg_destroy (&reply);
+    if (job->conn && !job->cancelled)
+        node_compile_reply (job->origin->node, job->conn, count, data, sizes);
+    job->conn = 0;
 }
 
 static void
@@ -178,8 +169,9 @@ s_leave_peer (origin_job_t *job)
 }
 
 //  Ends a job: out of every table; freed now, or when its worker returns.
+//  The caller dispatches the queue if a slot may have freed.
 static void
-s_finish (origin_job_t *job)
+s_end (origin_job_t *job)
 {
     origin_t *self = job->origin;
     s_leave_peer (job);
@@ -192,6 +184,13 @@ s_finish (origin_job_t *job)
     zhashx_delete (self->jobs, job->key);
     if (!job->in_worker)
         s_job_free (&job);
+}
+
+static void
+s_finish (origin_job_t *job)
+{
+    origin_t *self = job->origin;
+    s_end (job);
     //  A slot or a place in the queue may have freed.
     origin_dispatch (self);
 }
@@ -209,10 +208,9 @@ s_fallback (origin_job_t *job, fallback_reason_t reason, const char *format, ...
     node->stats.fallback [reason]++;
     log_info ("job %llu: fallback (%s): %s", (unsigned long long) job->id,
               s_fallback_names [reason], text);
-    zmsg_t *body = zmsg_new ();
-    zmsg_addstr (body, CONTROL_FALLBACK);
-    zmsg_addstr (body, text);
-    s_reply (job, &body);
+    const void *data [2] = { CONTROL_FALLBACK, text };
+    size_t sizes [2] = { strlen (CONTROL_FALLBACK), strlen (text) };
+    s_reply (job, 2, data, sizes);
     s_finish (job);
 }
 
@@ -220,158 +218,13 @@ static void
 s_result (origin_job_t *job, int status, const uint8_t *out, size_t out_size,
           const uint8_t *err, size_t err_size, const char *where)
 {
-    zmsg_t *body = zmsg_new ();
-    zmsg_addstr (body, CONTROL_RESULT);
-    zmsg_addstrf (body, "%d", status);
-    zmsg_addmem (body, out, out_size);
-    zmsg_addmem (body, err, err_size);
-    zmsg_addstr (body, where);
-    s_reply (job, &body);
+    char status_text [16];
+    snprintf (status_text, sizeof status_text, "%d", status);
+    const void *data [5] = { CONTROL_RESULT, status_text, out, err, where };
+    size_t sizes [5] = { strlen (CONTROL_RESULT), strlen (status_text), out_size, err_size,
+                         strlen (where) };
+    s_reply (job, 5, data, sizes);
     s_finish (job);
-}
-
-//  --------------------------------------------------------------------------
-//  Local runs: the compiler itself, exactly as the wrapper would run it.
-
-//  Appends what `fd` has to `buffer`, keeping at most LOCAL_OUTPUT_MAX
-//  (the rest is read and dropped, so the compiler never blocks on a full
-//  pipe). Returns false at end of file.
-static bool
-s_drain (int fd, uint8_t **buffer, size_t *size)
-{
-    uint8_t chunk [65536];
-    ssize_t got = read (fd, chunk, sizeof chunk);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN))
-        return true;
-    if (got <= 0)
-        return false;
-    size_t keep = (size_t) got;
-    if (*size + keep > LOCAL_OUTPUT_MAX)
-        keep = LOCAL_OUTPUT_MAX - *size;
-    if (keep) {
-        *buffer = (uint8_t *) realloc (*buffer, *size + keep);
-        if (!*buffer)
-            abort ();
-        memcpy (*buffer + *size, chunk, keep);
-        *size += keep;
-    }
-    return true;
-}
-
-//  fork + execve rather than posix_spawn: the child must take the
-//  wrapper's umask (the node runs with 077 for its own files, and the
-//  compiler's outputs must get the modes a direct run gives) and a
-//  parent-death signal. Between fork and exec the child calls only
-//  async-signal-safe functions.
-static void
-s_local_fn (worker_ctx_t *ctx, void *arg)
-{
-    (void) ctx;
-    origin_job_t *job = (origin_job_t *) arg;
-    int64_t start = s_usecs ();
-    int out_pipe [2], err_pipe [2];
-    if (pipe2 (out_pipe, O_CLOEXEC))
-        goto fail;
-    if (pipe2 (err_pipe, O_CLOEXEC)) {
-        close (out_pipe [0]);
-        close (out_pipe [1]);
-        goto fail;
-    }
-    pid_t parent = getpid ();
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int null = open ("/dev/null", O_RDONLY);
-        if (null >= 0)
-            dup2 (null, STDIN_FILENO);
-        dup2 (out_pipe [1], STDOUT_FILENO);
-        dup2 (err_pipe [1], STDERR_FILENO);
-        //  A compiler must not outlive a node killed -9: the wrapper then
-        //  compiles locally, and two compilers would write one output.
-        //  (The worker thread that forks lives as long as the node.)
-        prctl (PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid () != parent)
-            _exit (127);
-        umask (job->umask);
-        if (chdir (job->cwd) == 0)
-            execve (job->compiler, job->argv, job->envp);
-        static const char message [] = "meshccd: cannot run the compiler\n";
-        if (write (STDERR_FILENO, message, sizeof message - 1) < 0) {
-            //  nothing more to say
-        }
-        _exit (127);
-    }
-    close (out_pipe [1]);
-    close (err_pipe [1]);
-    if (pid < 0) {
-        close (out_pipe [0]);
-        close (err_pipe [0]);
-        goto fail;
-    }
-    struct pollfd fds [2] = { { out_pipe [0], POLLIN, 0 }, { err_pipe [0], POLLIN, 0 } };
-    int open_fds = 2;
-    while (open_fds) {
-        if (poll (fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds [i].fd < 0 || !(fds [i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            bool more = i == 0? s_drain (fds [i].fd, &job->out, &job->out_size)
-                              : s_drain (fds [i].fd, &job->err, &job->err_size);
-            if (!more) {
-                close (fds [i].fd);
-                fds [i].fd = -1;
-                open_fds--;
-            }
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (fds [i].fd >= 0)
-            close (fds [i].fd);
-    int status = 0;
-    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    job->status = WIFEXITED (status)? WEXITSTATUS (status)
-                : WIFSIGNALED (status)? 128 + WTERMSIG (status): 1;
-    job->compile_us = (uint64_t) (s_usecs () - start);
-    return;
-fail:
-    job->error = strdup (strerror (errno));
-    job->error_reason = FALLBACK_ERROR;
-}
-
-static void
-s_local_done (void *arg, bool cancelled)
-{
-    origin_job_t *job = (origin_job_t *) arg;
-    job->in_worker = false;
-    node_t *node = job->origin? job->origin->node: NULL;
-    if (cancelled || job->finished) {
-        s_job_drop (job);
-        return;
-    }
-    if (node->local_running)
-        node->local_running--;
-    if (job->error) {
-        s_fallback (job, job->error_reason, "cannot run the compiler: %s", job->error);
-        return;
-    }
-    node->stats.jobs_local++;
-    node->stats.compile_us += job->compile_us;
-    node->stats.compile_n++;
-    s_result (job, job->status, job->out, job->out_size, job->err, job->err_size, "local");
-}
-
-static void
-s_start_local (origin_job_t *job)
-{
-    node_t *node = job->origin->node;
-    node->local_running++;
-    job->state = JOB_LOCAL;
-    job->in_worker = true;
-    worker_pool_submit (node->workers, s_local_fn, s_local_done, job);
 }
 
 //  --------------------------------------------------------------------------
@@ -833,7 +686,12 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
 {
     node_t *node = job->origin->node;
     if (node_free_slots (node) > 0) {
-        s_start_local (job);
+        //  The wrapper runs the compiler itself, holding the slot; the job
+        //  ends here (if the wrapper is gone, so is the job).
+        if (!job->cancelled)
+            node_compile_local (node, job->conn);
+        job->conn = 0;
+        s_end (job);
         return true;
     }
     size_t max = gossip_size (node->gossip) + 1;
@@ -857,6 +715,10 @@ s_place (origin_job_t *job)
 {
     origin_t *self = job->origin;
     node_t *node = self->node;
+    if (job->cancelled) {
+        s_finish (job);
+        return;
+    }
     if (job->tries >= PLACEMENT_MAX_TRIES) {
         s_fallback (job, FALLBACK_REFUSED, "%d peers refused or failed the job", job->tries);
         return;
@@ -889,8 +751,10 @@ origin_dispatch (origin_t *self)
         zlist_remove (self->queue, job);
         uint32_t capacity = 0;
         job->state = JOB_PREPARING;
+        //  A job given a local slot ends (and is freed) in s_try_start.
+        int64_t queued_at = job->queued_at;
         if (s_try_start (job, &capacity)) {
-            uint64_t waited = (uint64_t) (zclock_mono () - job->queued_at) * 1000;
+            uint64_t waited = (uint64_t) (zclock_mono () - queued_at) * 1000;
             self->node->stats.queue_us += waited;
             self->node->stats.queue_n++;
             continue;
@@ -1088,6 +952,11 @@ origin_on_msg (origin_t *self, link_t *link, job_msg_t *msg)
             break;
         }
         case JOB_WIRE_RESULT: {
+            if (job->cancelled) {
+                //  Nobody waits for it: no output is written.
+                s_finish (job);
+                break;
+            }
             job_result_t *result = msg->result;
             msg->result = NULL;
             (void) now;
@@ -1212,7 +1081,6 @@ s_job_free (origin_job_t **job_p)
     origin_job_t *job = *job_p;
     if (!job)
         return;
-    zmsg_destroy (&job->envelope);
     free (job->cwd);
     free (job->compiler);
     for (char **s = job->argv; s && *s; s++)
@@ -1234,23 +1102,16 @@ s_job_free (origin_job_t **job_p)
         zlist_destroy (&job->blob_frames);
     }
     job_result_destroy (&job->result);
-    free (job->out);
-    free (job->err);
     free (job);
     *job_p = NULL;
 }
 
-//  A frame of NUL-terminated strings back to back into a NULL-terminated
-//  array. Returns NULL if the frame is empty or does not end in NUL.
+//  NUL-terminated strings back to back (checked by intake.c) into a new
+//  NULL-terminated array.
 static char **
-s_split (zframe_t *frame, int *count_p)
+s_split (const uint8_t *bytes, size_t size, int *count_p)
 {
-    if (!frame || zframe_size (frame) == 0)
-        return NULL;
-    const char *data = (const char *) zframe_data (frame);
-    size_t size = zframe_size (frame);
-    if (data [size - 1] != 0)
-        return NULL;
+    const char *data = (const char *) bytes;
     int count = 0;
     for (size_t i = 0; i < size; i++)
         if (data [i] == 0)
@@ -1264,47 +1125,43 @@ s_split (zframe_t *frame, int *count_p)
     return strings;
 }
 
-void
-origin_compile (origin_t *self, zmsg_t **envelope_p, zmsg_t *request)
+uint64_t
+origin_compile (origin_t *self, uint64_t conn, const char *cwd, size_t cwd_size,
+                const uint8_t *argv, size_t argv_size, const uint8_t *envp, size_t envp_size,
+                const char *compiler, size_t compiler_size, mode_t umask)
 {
     node_t *node = self->node;
     origin_job_t *job = (origin_job_t *) zmalloc (sizeof (origin_job_t));
     job->origin = self;
     job->id = ++self->next_id;
     snprintf (job->key, sizeof job->key, "%llu", (unsigned long long) job->id);
-    job->envelope = *envelope_p;
-    *envelope_p = NULL;
+    job->conn = conn;
     job->received = zclock_mono ();
     job->state = JOB_PREPARING;
-    //  "COMPILE" was popped by the caller: cwd, argv, envp, compiler, umask.
-    job->cwd = zmsg_popstr (request);
-    zframe_t *argv = zmsg_pop (request);
-    zframe_t *envp = zmsg_pop (request);
-    job->compiler = zmsg_popstr (request);
-    char *mask = zmsg_popstr (request);
-    char *mask_end = NULL;
-    unsigned long mask_value = mask? strtoul (mask, &mask_end, 8): 0;
-    bool mask_ok = mask && *mask && mask_end && *mask_end == 0 && mask_value <= 0777;
-    job->umask = (mode_t) mask_value;
-    free (mask);
-    job->argv = s_split (argv, &job->argc);
-    job->envp = s_split (envp, NULL);
-    if (!job->envp && envp && zframe_size (envp) == 0)
-        job->envp = (char **) zmalloc (sizeof (char *));
-    zframe_destroy (&argv);
-    zframe_destroy (&envp);
+    job->cwd = strndup (cwd, cwd_size);
+    job->compiler = strndup (compiler, compiler_size);
+    job->umask = umask;
+    job->argv = s_split (argv, argv_size, &job->argc);
+    job->envp = s_split (envp, envp_size, NULL);
     zhashx_insert (self->jobs, job->key, job);
-    if (!job->cwd || job->cwd [0] != '/' || !job->argv || job->argc < 1 || !job->envp
-    ||  !job->compiler || job->compiler [0] != '/' || !mask_ok || zmsg_size (request) != 0) {
-        s_fallback (job, FALLBACK_ERROR, "malformed COMPILE request");
-        return;
-    }
-    if (node_free_slots (node) > 0) {
-        s_start_local (job);
-        return;
-    }
     job->in_worker = true;
     worker_pool_submit (node->workers, s_prepare_fn, s_prepare_done, job);
+    return job->id;
+}
+
+void
+origin_cancel (origin_t *self, uint64_t id)
+{
+    origin_job_t *job = s_lookup (self, id);
+    if (!job)
+        return;
+    log_info ("job %llu: its wrapper went away; cancelled", (unsigned long long) job->id);
+    job->cancelled = true;
+    job->conn = 0;
+    //  A queued job ends now; one in a worker or at a peer ends when that
+    //  comes back (s_place, RESULT), or at its deadline.
+    if (job->state == JOB_QUEUED)
+        s_finish (job);
 }
 
 //  A job at a peer that is gone: placed again elsewhere (it never ran to
@@ -1512,10 +1369,10 @@ origin_destroy (origin_t **self_p)
         zlist_append (open, job);
     origin_job_t *job;
     while ((job = (origin_job_t *) zlist_pop (open))) {
-        zmsg_t *body = zmsg_new ();
-        zmsg_addstr (body, CONTROL_FALLBACK);
-        zmsg_addstr (body, "the node is stopping");
-        s_reply (job, &body);
+        const char *text = "the node is stopping";
+        const void *data [2] = { CONTROL_FALLBACK, text };
+        size_t sizes [2] = { strlen (CONTROL_FALLBACK), strlen (text) };
+        s_reply (job, 2, data, sizes);
         job->in_worker = false;
         zhashx_delete (self->jobs, job->key);
         s_job_free (&job);

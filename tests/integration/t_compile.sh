@@ -10,7 +10,9 @@
 #  (d) a 3-node loopback mesh, the origin with --slots 0: C and C++
 #      objects, .d files and warnings byte-identical to local compiles;
 #      stats show jobs sent by the origin and executed by peers; a make -j6
-#      build of 20 files is identical to a local build and ran on both peers.
+#      build of 20 files is identical to a local build and ran on both peers;
+#      a compile through a node with a free slot runs there (LOCAL), gives
+#      the same object and is counted under jobs_local.
 #  (e) a peer killed with -9 during a make -j build: the build succeeds
 #      with identical objects.
 # (d) and (e) need the node side of compiling; they are skipped, with the
@@ -243,6 +245,26 @@ check "mesh: the origin's stats count jobs sent to peers ($sent0 -> $sent)" test
 executed=$(stats_sum STATS_EXECUTED_KEYS n2 n3)
 check "mesh: the peers' stats count jobs executed for peers ($executed)" test "$executed" -gt 0
 mc n1 stats >stats.txt 2>&1 && sed 's/^/#   n1 stats| /' stats.txt | head -n 30
+
+# A node with a free slot (n2, idle now): LOCAL, the wrapper execs gcc
+# itself holding the node's connection; the same object, and the node counts
+# the job under jobs_local once the compiler has exited.
+cd "$T/w" || bail "cannot enter $T/w"
+local0=$(stats_value n2 jobs_local) || local0=0
+rm -f ls.o
+MESHCC_VERBOSE=1 wrap n2 gcc -g -O2 -c x.c -o ls.o 2>ls.err; rc=$?
+if [ $rc = 0 ] && cmp -s ls.o ref-x.o && grep -q 'compiling in a local slot' ls.err \
+   && ! grep -q 'warning' ls.err; then
+    ok "local slot: meshcc gcc -c through a node with free slots: identical object, ran locally"
+else
+    not_ok "local slot: meshcc gcc -c through a node with free slots (exit $rc)"; show stderr ls.err
+fi
+local_counted () { [ "$(stats_value n2 jobs_local)" -gt "$local0" ] \
+                   && [ "$(stats_value n2 running_local)" = 0 ]; }
+wait_until 5 local_counted
+check "local slot: n2's stats --json count it under jobs_local ($local0 -> $(stats_value n2 jobs_local)), slot free again" \
+    local_counted
+cd "$T/p" || bail "cannot enter $T/p"
 
 # --- make -j6: 20 files -----------------------------------------------------
 # gen_project DIR FILES FUNCTIONS: a project of FILES C files (one with a

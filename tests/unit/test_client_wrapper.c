@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "meshcc/control.h"
 #include "meshcc/wrapper.h"
 
 extern char **environ;
@@ -320,6 +321,37 @@ test_warn_once (void **state)
     assert_true (wrapper_warn_claim ("/nonexistent-meshcc-dir", 1000, 4242, "77"));
 }
 
+//  The compile channel's codec (control.h): a message round-trips, and a
+//  body whose lengths do not add up, or has too many fields, is refused.
+static void
+test_compile_codec (void **state)
+{
+    (void) state;
+    const void *data [3] = { CONTROL_RESULT, "", "x\0y" };
+    size_t sizes [3] = { strlen (CONTROL_RESULT), 0, 3 };
+    size_t size;
+    uint8_t *message = control_message_new (3, data, sizes, &size);
+    assert_int_equal (size, 4 + 4 + 6 + 4 + 4 + 3);
+    assert_int_equal (control_get_u32 (message), size - 4);
+    control_field_t fields [CONTROL_MAX_FIELDS];
+    assert_int_equal (control_fields_parse (message + 4, size - 4, fields, CONTROL_MAX_FIELDS), 3);
+    assert_true (control_field_is (&fields [0], CONTROL_RESULT));
+    assert_int_equal (fields [1].size, 0);
+    assert_int_equal (fields [2].size, 3);
+    assert_memory_equal (fields [2].data, "x\0y", 3);
+    //  Truncated anywhere: refused.
+    for (size_t cut = 1; cut < size - 4; cut++)
+        if (cut != 10 && cut != 14)         //  field boundaries are valid bodies
+            assert_int_equal (control_fields_parse (message + 4, cut, fields, CONTROL_MAX_FIELDS), -1);
+    //  More fields than the caller takes: refused.
+    assert_int_equal (control_fields_parse (message + 4, size - 4, fields, 2), -1);
+    //  A length beyond the body: refused.
+    control_put_u32 (message + 4, 0xffffffff);
+    assert_int_equal (control_fields_parse (message + 4, size - 4, fields, CONTROL_MAX_FIELDS), -1);
+    assert_int_equal (control_fields_parse (message + 4, 0, fields, CONTROL_MAX_FIELDS), 0);
+    free (message);
+}
+
 static void
 test_group_stamp (void **state)
 {
@@ -351,6 +383,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_resolve_compiler, s_setup, s_teardown),
         cmocka_unit_test (test_pack_strings),
         cmocka_unit_test_setup_teardown (test_warn_once, s_setup, s_teardown),
+        cmocka_unit_test (test_compile_codec),
         cmocka_unit_test (test_group_stamp),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
