@@ -38,6 +38,7 @@
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
+#include "cache_setup.h"
 #include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -529,6 +530,7 @@ s_sweep_tmp (blob_store_t *self)
 blob_store_t *
 blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
 {
+    int setup_lock = -1;           //  see cache_setup.h
     assert (dir);
     blob_store_t *self = (blob_store_t *) calloc (1, sizeof (blob_store_t));
     assert (self);
@@ -557,6 +559,7 @@ blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
     snprintf (self->pin_prefix, sizeof self->pin_prefix, "%llu:%llu:",
               (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
 
+    setup_lock = cache_setup_lock (self->db_path);
     if (sqlite3_open_v2 (self->db_path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
         != SQLITE_OK) {
@@ -574,7 +577,9 @@ blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
         snprintf (err, err_size, "cannot set up %s: %s", self->db_path, sqlite3_errmsg (self->db));
         goto fail;
     }
-    if (s_migrate (self, err, err_size))
+    int migrated = s_migrate (self, err, err_size);
+    cache_setup_unlock (&setup_lock);
+    if (migrated)
         goto fail;
     if (s_prepare (self, &self->lookup,
             "SELECT raw_size, last_used FROM blobs WHERE hash = ?1")
@@ -608,6 +613,7 @@ blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
     return self;
 
 fail:
+    cache_setup_unlock (&setup_lock);
     blob_store_destroy (&self);
     return NULL;
 }

@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <errno.h>
+#include "cache_setup.h"
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -96,6 +97,7 @@ s_migrate (hash_cache_t *self, char *err, size_t err_size)
 hash_cache_t *
 hash_cache_new (const char *dir, char *err, size_t err_size)
 {
+    int setup_lock = -1;           //  see cache_setup.h
     assert (dir);
     hash_cache_t *self = (hash_cache_t *) calloc (1, sizeof (hash_cache_t));
     assert (self);
@@ -104,6 +106,7 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
         snprintf (err, err_size, "cannot create %s: %s", dir, strerror (errno));
         goto fail;
     }
+    setup_lock = cache_setup_lock (self->db_path);
     if (sqlite3_open_v2 (self->db_path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
         != SQLITE_OK) {
@@ -119,7 +122,9 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
         snprintf (err, err_size, "cannot set up %s: %s", self->db_path, sqlite3_errmsg (self->db));
         goto fail;
     }
-    if (s_migrate (self, err, err_size))
+    int migrated = s_migrate (self, err, err_size);
+    cache_setup_unlock (&setup_lock);
+    if (migrated)
         goto fail;
     if (sqlite3_prepare_v3 (self->db,
             "SELECT size, mtime_ns, ino, dev, hash FROM files WHERE path = ?1",
@@ -137,6 +142,7 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
     return self;
 
 fail:
+    cache_setup_unlock (&setup_lock);
     hash_cache_destroy (&self);
     return NULL;
 }
