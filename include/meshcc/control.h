@@ -77,6 +77,8 @@
 //    blobs_received blob_bytes_received  inputs stored here for peers
 //    input_store_hits         inputs already in our blob store at listing
 //    input_store_misses       inputs read and stored at listing
+//    hash_cache_hits          input hashes answered by the hash cache
+//    hash_cache_misses        inputs hashed from their content
 //    dropped_unknown_job      job messages for ids we do not hold
 //    <phase>_us_total <phase>_count mean_<phase>_us, for each phase:
 //      listing   the input listing with hashing (inputs_manifest)

@@ -24,6 +24,10 @@ void          hash_cache_destroy (hash_cache_t **self_p);
 int hash_cache_get (hash_cache_t *self, const char *path, const struct stat *st,
                     uint8_t hash [BLOB_HASH_SIZE], bool *hit_p);
 
+//  Lookups since this object was made: answered from the table (hits), or
+//  hashed from the file (misses, unreadable files included).
+void hash_cache_counts (hash_cache_t *self, uint64_t *hits_p, uint64_t *misses_p);
+
 void hash_cache_test (bool verbose);
 
 #endif

@@ -33,6 +33,7 @@ struct _hash_cache_t {
     sqlite3 *db;
     sqlite3_stmt *lookup;
     sqlite3_stmt *upsert;
+    uint64_t hits, misses;          //  lookups answered from / not from the table
 };
 
 //  Each entry migrates the schema from version (index) to (index + 1).
@@ -206,8 +207,11 @@ hash_cache_get (hash_cache_t *self, const char *path, const struct stat *st,
     sqlite3_clear_bindings (self->lookup);
     if (hit_p)
         *hit_p = hit;
-    if (hit)
+    if (hit) {
+        self->hits++;
         return 0;
+    }
+    self->misses++;
 
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -236,6 +240,13 @@ hash_cache_get (hash_cache_t *self, const char *path, const struct stat *st,
 }
 
 //  Self-test: miss then hit on an old file; a recent file is never cached.
+void
+hash_cache_counts (hash_cache_t *self, uint64_t *hits_p, uint64_t *misses_p)
+{
+    *hits_p = self->hits;
+    *misses_p = self->misses;
+}
+
 void
 hash_cache_test (bool verbose)
 {

@@ -1142,23 +1142,28 @@ node_test (bool verbose)
         printf (" * node: ");
     char dir [] = "/tmp/node-test-XXXXXX";
     assert (mkdtemp (dir));
-    //  A free port: bind to an ephemeral one and release it.
-    zsock_t *probe = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
-    assert (port > 0);
-    zsock_destroy (&probe);
-
-    node_config_t *config = node_config_new ();
-    char err [512], note [256], value [64];
-    snprintf (value, sizeof value, "127.0.0.1:%d", port);
-    assert (node_config_set (config, "listen", value, NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
-    assert (node_config_set (config, "name", "testnode", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
-    config->dir = strdup (dir);
-    assert (node_config_finish (config, false, err, sizeof err, note, sizeof note) == 0);
     node_log_open (NULL, NODE_LOG_ERROR, true);
-
+    //  A free port: bind to an ephemeral one and release it; another
+    //  process may take it first, so try a few.
+    node_config_t *config = NULL;
+    node_t *node = NULL;
     zcert_t *cert = NULL;
-    node_t *node = node_new (config, &cert, err, sizeof err);
+    int port = 0;
+    char err [512], note [256], value [64];
+    for (int attempt = 0; attempt < 5 && !node; attempt++) {
+        node_config_destroy (&config);
+        zsock_t *probe = zsock_new (ZMQ_ROUTER);
+        port = zsock_bind (probe, "tcp://127.0.0.1:*");
+        assert (port > 0);
+        zsock_destroy (&probe);
+        config = node_config_new ();
+        snprintf (value, sizeof value, "127.0.0.1:%d", port);
+        assert (node_config_set (config, "listen", value, NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
+        assert (node_config_set (config, "name", "testnode", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
+        config->dir = strdup (dir);
+        assert (node_config_finish (config, false, err, sizeof err, note, sizeof note) == 0);
+        node = node_new (config, &cert, err, sizeof err);
+    }
     assert (node);
     char *text = s_status_value (node, "security");
     assert (streq (text, "loopback"));

@@ -236,6 +236,11 @@ rm -f obj/foo.o obj/foo.d
 check "mesh: output modes follow the wrapper's umask 002 ($(stat -c %a umask-ref/obj/foo.o umask-ref/obj/foo.d | tr '\n' ' ')vs $(stat -c %a obj/foo.o obj/foo.d 2>/dev/null | tr '\n' ' '))" \
     eval '[ "$(stat -c %a umask-ref/obj/foo.o umask-ref/obj/foo.d)" = "$(stat -c %a obj/foo.o obj/foo.d)" ]'
 
+# The second listing of foo.c found its (system) headers in the hash cache.
+hash_hits=$(stats_value n1 hash_cache_hits)
+check "mesh: the origin's hash cache answered repeated inputs (hash_cache_hits $hash_hits)" \
+    test "${hash_hits:-0}" -gt 0
+
 cd "$T/w" || bail "cannot enter $T/w"
 expect_same_error "compile error through the mesh" wrap n1 gcc
 cd "$T/p" || bail "cannot enter $T/p"

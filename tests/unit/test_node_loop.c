@@ -50,26 +50,35 @@ test_worker_selftest (void **state)
     worker_test (false);
 }
 
-//  A node on a fresh directory and port with `slots` slots.
+//  A node on a fresh directory and port with `slots` slots. The port is
+//  an ephemeral one probed free, which another process may take before the
+//  node binds it: then the node is made again on another port.
 static node_t *
 s_node (const char *dir, const char *slots, node_config_t **config_p)
 {
-    zsock_t *probe = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
-    assert_true (port > 0);
-    zsock_destroy (&probe);
-    node_config_t *config = node_config_new ();
-    char err [512], note [256], value [64];
-    snprintf (value, sizeof value, "127.0.0.1:%d", port);
-    assert_int_equal (node_config_set (config, "listen", value, NODE_CONFIG_CMDLINE, err, sizeof err), 0);
-    assert_int_equal (node_config_set (config, "slots", slots, NODE_CONFIG_CMDLINE, err, sizeof err), 0);
-    config->dir = strdup (dir);
-    assert_int_equal (node_config_finish (config, false, err, sizeof err, note, sizeof note), 0);
-    zcert_t *cert = NULL;
-    node_t *node = node_new (config, &cert, err, sizeof err);
-    assert_non_null (node);
-    *config_p = config;
-    return node;
+    char err [512] = "", note [256], value [64];
+    for (int attempt = 0; attempt < 5; attempt++) {
+        zsock_t *probe = zsock_new (ZMQ_ROUTER);
+        int port = zsock_bind (probe, "tcp://127.0.0.1:*");
+        assert_true (port > 0);
+        zsock_destroy (&probe);
+        node_config_t *config = node_config_new ();
+        snprintf (value, sizeof value, "127.0.0.1:%d", port);
+        assert_int_equal (node_config_set (config, "listen", value, NODE_CONFIG_CMDLINE, err, sizeof err), 0);
+        assert_int_equal (node_config_set (config, "slots", slots, NODE_CONFIG_CMDLINE, err, sizeof err), 0);
+        config->dir = strdup (dir);
+        assert_int_equal (node_config_finish (config, false, err, sizeof err, note, sizeof note), 0);
+        zcert_t *cert = NULL;
+        node_t *node = node_new (config, &cert, err, sizeof err);
+        if (node) {
+            *config_p = config;
+            return node;
+        }
+        print_message ("node_new on port %d: %s; trying another port\n", port, err);
+        node_config_destroy (&config);
+    }
+    fail_msg ("cannot make a node: %s", err);
+    return NULL;
 }
 
 //  Connects to the node's compile socket (control.h).
