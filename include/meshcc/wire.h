@@ -59,6 +59,13 @@ int wire_encode_gossip (const gossip_msg_t *msg, uint8_t **data_p, size_t *size_
 //  owns; otherwise leaves *msg_p NULL and allocates nothing.
 wire_error_t wire_decode_gossip (const uint8_t *data, size_t size, gossip_msg_t **msg_p);
 
+//  Inflates a compressed payload (u32 raw size, then exactly one zstd
+//  frame declaring that content size), refusing a raw size above
+//  `max_raw` before allocating. Shared by every decoder of meshcc frames.
+//  On WIRE_OK sets *raw_p (caller frees) and *raw_size_p.
+wire_error_t wire_decompress (const uint8_t *data, size_t size, size_t max_raw,
+                              uint8_t **raw_p, size_t *raw_size_p);
+
 void wire_test (bool verbose);
 
 #ifdef __cplusplus

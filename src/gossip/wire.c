@@ -54,6 +54,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 #include "meshcc/wire.h"
+#include "meshcc/wire_reader.h"
 
 //  Smallest encoding of a digest entry and of a state (empty strings, no
 //  toolchains). A count is plausible only if that many of the smallest
@@ -66,74 +67,18 @@
 #define STATE_FLAG_LEFT     0x01
 
 //  --------------------------------------------------------------------------
-//  Reader: a cursor over bytes we do not trust. The first error sticks and
-//  turns every later read into a no-op returning 0, so a decoder can read a
-//  whole structure and check the error once instead of after every field.
+//  Reader: wire_reader.h's cursor over bytes we do not trust, and the
+//  typed reads of this format.
 
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-    size_t pos;
-    wire_error_t error;
-} reader_t;
+static uint8_t  s_get_u8  (wire_reader_t *self) { return (uint8_t)  wire_reader_uint (self, 1); }
+static uint16_t s_get_u16 (wire_reader_t *self) { return (uint16_t) wire_reader_uint (self, 2); }
+static uint32_t s_get_u32 (wire_reader_t *self) { return (uint32_t) wire_reader_uint (self, 4); }
+static uint64_t s_get_u64 (wire_reader_t *self) { return wire_reader_uint (self, 8); }
 
 static void
-s_reader_fail (reader_t *self, wire_error_t error)
+s_skip (wire_reader_t *self, size_t bytes)
 {
-    if (self->error == WIRE_OK)
-        self->error = error;
-}
-
-static size_t
-s_reader_left (reader_t *self)
-{
-    return self->size - self->pos;
-}
-
-//  True if `bytes` more can be read; otherwise fails with truncated.
-static bool
-s_reader_need (reader_t *self, size_t bytes)
-{
-    if (self->error != WIRE_OK)
-        return false;
-    if (bytes > s_reader_left (self)) {
-        s_reader_fail (self, WIRE_TRUNCATED);
-        return false;
-    }
-    return true;
-}
-
-static uint64_t
-s_get_uint (reader_t *self, size_t bytes)
-{
-    uint64_t value = 0;
-    if (s_reader_need (self, bytes)) {
-        for (size_t index = 0; index < bytes; index++)
-            value = (value << 8) | self->data [self->pos + index];
-        self->pos += bytes;
-    }
-    return value;
-}
-
-static uint8_t  s_get_u8  (reader_t *self) { return (uint8_t)  s_get_uint (self, 1); }
-static uint16_t s_get_u16 (reader_t *self) { return (uint16_t) s_get_uint (self, 2); }
-static uint32_t s_get_u32 (reader_t *self) { return (uint32_t) s_get_uint (self, 4); }
-static uint64_t s_get_u64 (reader_t *self) { return s_get_uint (self, 8); }
-
-//  Copies `bytes` into dest, or leaves dest untouched on error.
-static void
-s_get_bytes (reader_t *self, void *dest, size_t bytes)
-{
-    if (s_reader_need (self, bytes)) {
-        memcpy (dest, self->data + self->pos, bytes);
-        self->pos += bytes;
-    }
-}
-
-static void
-s_skip (reader_t *self, size_t bytes)
-{
-    if (s_reader_need (self, bytes))
+    if (wire_reader_need (self, bytes))
         self->pos += bytes;
 }
 
@@ -142,17 +87,17 @@ s_skip (reader_t *self, size_t bytes)
 //  in a short frame); a NUL inside would silently shorten the string on
 //  the way into C, so it is malformed rather than truncated at.
 static void
-s_get_string (reader_t *self, char *dest, size_t max)
+s_get_string (wire_reader_t *self, char *dest, size_t max)
 {
     size_t length = s_get_u8 (self);
     if (self->error != WIRE_OK)
         return;
     if (length > max)
-        s_reader_fail (self, WIRE_OVERSIZED);
+        wire_reader_fail (self, WIRE_OVERSIZED);
     else
-    if (s_reader_need (self, length)) {
+    if (wire_reader_need (self, length)) {
         if (memchr (self->data + self->pos, 0, length))
-            s_reader_fail (self, WIRE_MALFORMED);
+            wire_reader_fail (self, WIRE_MALFORMED);
         else {
             memcpy (dest, self->data + self->pos, length);
             dest [length] = 0;
@@ -165,18 +110,18 @@ s_get_string (reader_t *self, char *dest, size_t max)
 //  GOSSIP_MAX_MEMBERS is oversized, more than the bytes left can hold is
 //  truncated. Both are checked here, before the caller allocates.
 static uint32_t
-s_get_count (reader_t *self, size_t entry_min)
+s_get_count (wire_reader_t *self, size_t entry_min)
 {
     uint32_t count = s_get_u32 (self);
     if (self->error != WIRE_OK)
         return 0;
     if (count > GOSSIP_MAX_MEMBERS) {
-        s_reader_fail (self, WIRE_OVERSIZED);
+        wire_reader_fail (self, WIRE_OVERSIZED);
         return 0;
     }
     //  count <= 4096, so the product cannot overflow
-    if ((size_t) count * entry_min > s_reader_left (self)) {
-        s_reader_fail (self, WIRE_TRUNCATED);
+    if ((size_t) count * entry_min > wire_reader_left (self)) {
+        wire_reader_fail (self, WIRE_TRUNCATED);
         return 0;
     }
     return count;
@@ -384,15 +329,15 @@ wire_encode_gossip (const gossip_msg_t *msg, uint8_t **data_p, size_t *size_p)
 //  Decoder
 
 static void
-s_get_state (reader_t *reader, peer_state_t *state)
+s_get_state (wire_reader_t *reader, peer_state_t *state)
 {
-    s_get_bytes (reader, state->id, MESHCC_ID_SIZE);
+    wire_reader_bytes (reader, state->id, MESHCC_ID_SIZE);
     state->incarnation = s_get_u64 (reader);
     state->version = s_get_u64 (reader);
     state->proto = s_get_u16 (reader);
     uint8_t flags = s_get_u8 (reader);
     if (flags & ~STATE_FLAG_LEFT)
-        s_reader_fail (reader, WIRE_MALFORMED);
+        wire_reader_fail (reader, WIRE_MALFORMED);
     state->left = (flags & STATE_FLAG_LEFT) != 0;
     state->slots = s_get_u32 (reader);
     state->running = s_get_u32 (reader);
@@ -403,8 +348,8 @@ s_get_state (reader_t *reader, peer_state_t *state)
     s_get_string (reader, state->endpoint, MESHCC_ENDPOINT_MAX);
     uint16_t toolchains_size = s_get_u16 (reader);
     if (toolchains_size > MESHCC_TOOLCHAIN_SUMMARY_MAX)
-        s_reader_fail (reader, WIRE_OVERSIZED);
-    s_get_bytes (reader, state->toolchains, toolchains_size);
+        wire_reader_fail (reader, WIRE_OVERSIZED);
+    wire_reader_bytes (reader, state->toolchains, toolchains_size);
     if (reader->error == WIRE_OK)
         state->toolchains_size = toolchains_size;
 }
@@ -416,7 +361,7 @@ s_get_state (reader_t *reader, peer_state_t *state)
 static wire_error_t
 s_decode_payload (gossip_type_t type, const uint8_t *data, size_t size, gossip_msg_t **msg_p)
 {
-    reader_t reader = { data, size, 0, WIRE_OK };
+    wire_reader_t reader = { data, size, 0, WIRE_OK };
     s_skip (&reader, MESHCC_ID_SIZE);
     uint32_t digest_count = s_get_count (&reader, DIGEST_ENTRY_SIZE);
     s_skip (&reader, (size_t) digest_count * DIGEST_ENTRY_SIZE);
@@ -426,19 +371,19 @@ s_decode_payload (gossip_type_t type, const uint8_t *data, size_t size, gossip_m
 
     gossip_msg_t *msg = gossip_msg_new (type, digest_count, state_count);
     reader.pos = 0;
-    s_get_bytes (&reader, msg->from, MESHCC_ID_SIZE);
+    wire_reader_bytes (&reader, msg->from, MESHCC_ID_SIZE);
     s_skip (&reader, 4);                //  digest_count, checked above
     for (size_t index = 0; index < digest_count && reader.error == WIRE_OK; index++) {
         gossip_digest_t *entry = &msg->digest [index];
-        s_get_bytes (&reader, entry->id, MESHCC_ID_SIZE);
+        wire_reader_bytes (&reader, entry->id, MESHCC_ID_SIZE);
         entry->incarnation = s_get_u64 (&reader);
         entry->version = s_get_u64 (&reader);
     }
     s_skip (&reader, 4);                //  state_count, checked above
     for (size_t index = 0; index < state_count && reader.error == WIRE_OK; index++)
         s_get_state (&reader, &msg->states [index]);
-    if (reader.error == WIRE_OK && s_reader_left (&reader) != 0)
-        s_reader_fail (&reader, WIRE_MALFORMED);
+    if (reader.error == WIRE_OK && wire_reader_left (&reader) != 0)
+        wire_reader_fail (&reader, WIRE_MALFORMED);
 
     if (reader.error != WIRE_OK) {
         gossip_msg_destroy (&msg);
@@ -453,20 +398,21 @@ s_decode_payload (gossip_type_t type, const uint8_t *data, size_t size, gossip_m
 //  must equal the content size in the zstd frame header before we allocate
 //  it; decompression into a buffer of exactly that size then cannot write
 //  more, so a "bomb" costs us at most WIRE_MAX_PAYLOAD.
-static wire_error_t
-s_decompress (const uint8_t *data, size_t size, uint8_t **raw_p, size_t *raw_size_p)
+wire_error_t
+wire_decompress (const uint8_t *data, size_t size, size_t max_raw,
+                 uint8_t **raw_p, size_t *raw_size_p)
 {
-    reader_t reader = { data, size, 0, WIRE_OK };
+    wire_reader_t reader = { data, size, 0, WIRE_OK };
     uint32_t raw_size = s_get_u32 (&reader);
     if (reader.error != WIRE_OK)
         return reader.error;
-    if (raw_size > WIRE_MAX_PAYLOAD)
+    if (raw_size > max_raw)
         return WIRE_OVERSIZED;
     if (raw_size == 0)
         return WIRE_MALFORMED;
 
     const uint8_t *source = data + reader.pos;
-    size_t source_size = s_reader_left (&reader);
+    size_t source_size = wire_reader_left (&reader);
     //  Exactly one frame: a second frame or trailing bytes would be data
     //  we silently ignore, so they are refused like trailing payload bytes.
     size_t frame_size = ZSTD_findFrameCompressedSize (source, source_size);
@@ -521,7 +467,7 @@ wire_decode_gossip (const uint8_t *data, size_t size, gossip_msg_t **msg_p)
     size_t payload_size = size - WIRE_HEADER_SIZE;
     uint8_t *raw = NULL;
     if (flags & WIRE_FLAG_ZSTD) {
-        wire_error_t error = s_decompress (payload, payload_size, &raw, &payload_size);
+        wire_error_t error = wire_decompress (payload, payload_size, WIRE_MAX_PAYLOAD, &raw, &payload_size);
         if (error != WIRE_OK)
             return error;
         payload = raw;

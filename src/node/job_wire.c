@@ -10,6 +10,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 #include "meshcc/job_wire.h"
+#include "meshcc/wire_reader.h"
 #include "meshcc/limits.h"
 
 #define RAW_SIZE_FIELD      4
@@ -359,78 +360,25 @@ job_wire_encode (const job_msg_t *msg, uint8_t **data_p, size_t *size_p)
 }
 
 //  --------------------------------------------------------------------------
-//  Reader
-
-typedef struct {
-    const uint8_t *data;
-    size_t size;
-    size_t pos;
-    wire_error_t error;
-} reader_t;
-
-static void
-s_fail (reader_t *self, wire_error_t error)
-{
-    if (self->error == WIRE_OK)
-        self->error = error;
-}
-
-static size_t
-s_left (reader_t *self)
-{
-    return self->size - self->pos;
-}
-
-static bool
-s_need (reader_t *self, size_t bytes)
-{
-    if (self->error != WIRE_OK)
-        return false;
-    if (bytes > s_left (self)) {
-        s_fail (self, WIRE_TRUNCATED);
-        return false;
-    }
-    return true;
-}
-
-static uint64_t
-s_get_uint (reader_t *self, size_t bytes)
-{
-    uint64_t value = 0;
-    if (s_need (self, bytes)) {
-        for (size_t i = 0; i < bytes; i++)
-            value = (value << 8) | self->data [self->pos + i];
-        self->pos += bytes;
-    }
-    return value;
-}
-
-static void
-s_get_bytes (reader_t *self, void *dest, size_t bytes)
-{
-    if (s_need (self, bytes)) {
-        memcpy (dest, self->data + self->pos, bytes);
-        self->pos += bytes;
-    }
-}
+//  Reader (wire_reader.h) and the typed reads of job messages
 
 //  A string of `length_bytes` length (2 or 4) between min and max bytes,
 //  as a new NUL-terminated copy (NULL on error). A NUL inside would
 //  silently shorten it on the way into C: malformed.
 static char *
-s_get_string (reader_t *self, size_t length_bytes, size_t min, size_t max)
+s_get_string (wire_reader_t *self, size_t length_bytes, size_t min, size_t max)
 {
-    size_t length = (size_t) s_get_uint (self, length_bytes);
+    size_t length = (size_t) wire_reader_uint (self, length_bytes);
     if (self->error != WIRE_OK)
         return NULL;
     if (length > max) {
-        s_fail (self, WIRE_OVERSIZED);
+        wire_reader_fail (self, WIRE_OVERSIZED);
         return NULL;
     }
-    if (!s_need (self, length))
+    if (!wire_reader_need (self, length))
         return NULL;
     if (length < min || memchr (self->data + self->pos, 0, length)) {
-        s_fail (self, WIRE_MALFORMED);
+        wire_reader_fail (self, WIRE_MALFORMED);
         return NULL;
     }
     char *text = (char *) malloc (length + 1);
@@ -444,7 +392,7 @@ s_get_string (reader_t *self, size_t length_bytes, size_t min, size_t max)
 
 //  A string into a fixed array of `capacity` bytes (so < capacity long).
 static void
-s_get_fixed (reader_t *self, char *dest, size_t capacity)
+s_get_fixed (wire_reader_t *self, char *dest, size_t capacity)
 {
     char *text = s_get_string (self, 2, 0, capacity - 1);
     if (text) {
@@ -456,17 +404,17 @@ s_get_fixed (reader_t *self, char *dest, size_t capacity)
 //  Raw bytes with a u32 length (NUL allowed) as a new buffer; `max` bounds
 //  it (the payload bound does too).
 static uint8_t *
-s_get_blob (reader_t *self, size_t *size_p, size_t max)
+s_get_blob (wire_reader_t *self, size_t *size_p, size_t max)
 {
     *size_p = 0;
-    size_t length = (size_t) s_get_uint (self, 4);
+    size_t length = (size_t) wire_reader_uint (self, 4);
     if (self->error != WIRE_OK)
         return NULL;
     if (length > max) {
-        s_fail (self, WIRE_OVERSIZED);
+        wire_reader_fail (self, WIRE_OVERSIZED);
         return NULL;
     }
-    if (!s_need (self, length))
+    if (!wire_reader_need (self, length))
         return NULL;
     uint8_t *data = (uint8_t *) malloc (length? length: 1);
     if (!data)
@@ -480,24 +428,24 @@ s_get_blob (reader_t *self, size_t *size_p, size_t max)
 
 //  A u32 count up to `max` of entries of at least `entry_min` bytes.
 static size_t
-s_get_count (reader_t *self, size_t max, size_t entry_min)
+s_get_count (wire_reader_t *self, size_t max, size_t entry_min)
 {
-    uint64_t count = s_get_uint (self, 4);
+    uint64_t count = wire_reader_uint (self, 4);
     if (self->error != WIRE_OK)
         return 0;
     if (count > max) {
-        s_fail (self, WIRE_OVERSIZED);
+        wire_reader_fail (self, WIRE_OVERSIZED);
         return 0;
     }
-    if (count * entry_min > s_left (self)) {
-        s_fail (self, WIRE_TRUNCATED);
+    if (count * entry_min > wire_reader_left (self)) {
+        wire_reader_fail (self, WIRE_TRUNCATED);
         return 0;
     }
     return (size_t) count;
 }
 
 static void
-s_get_blobs (reader_t *reader, job_msg_t *msg)
+s_get_blobs (wire_reader_t *reader, job_msg_t *msg)
 {
     size_t count = s_get_count (reader, JOB_MAX_ENTRIES, BLOB_MIN);
     if (reader->error != WIRE_OK || count == 0)
@@ -505,7 +453,7 @@ s_get_blobs (reader_t *reader, job_msg_t *msg)
     msg->blobs = (job_blob_t *) zmalloc (count * sizeof (job_blob_t));
     for (size_t i = 0; i < count && reader->error == WIRE_OK; i++) {
         job_blob_t *blob = &msg->blobs [i];
-        s_get_bytes (reader, blob->hash, BLOB_HASH_SIZE);
+        wire_reader_bytes (reader, blob->hash, BLOB_HASH_SIZE);
         blob->data = s_get_blob (reader, &blob->size, JOB_WIRE_MAX_PAYLOAD);
         if (blob->data)
             msg->blob_count = i + 1;
@@ -513,13 +461,13 @@ s_get_blobs (reader_t *reader, job_msg_t *msg)
 }
 
 static void
-s_get_spec (reader_t *reader, job_msg_t *msg)
+s_get_spec (wire_reader_t *reader, job_msg_t *msg)
 {
     job_spec_t *spec = job_spec_new ();
     msg->spec = spec;
     size_t argc = s_get_count (reader, JOB_MAX_ARGS, STR32_MIN);
     if (reader->error == WIRE_OK && argc == 0)
-        s_fail (reader, WIRE_MALFORMED);
+        wire_reader_fail (reader, WIRE_MALFORMED);
     if (reader->error != WIRE_OK)
         return;
     spec->argv = (char **) zmalloc ((argc + 1) * sizeof (char *));
@@ -538,7 +486,7 @@ s_get_spec (reader_t *reader, job_msg_t *msg)
     s_get_fixed (reader, spec->compiler.path, sizeof spec->compiler.path);
     s_get_fixed (reader, spec->compiler.version, sizeof spec->compiler.version);
     s_get_fixed (reader, spec->compiler.target, sizeof spec->compiler.target);
-    s_get_bytes (reader, spec->compiler.hash, IDENTITY_HASH_SIZE);
+    wire_reader_bytes (reader, spec->compiler.hash, IDENTITY_HASH_SIZE);
     size_t entries = s_get_count (reader, JOB_MAX_ENTRIES, ENTRY_MIN);
     if (reader->error != WIRE_OK || entries == 0)
         return;
@@ -546,35 +494,35 @@ s_get_spec (reader_t *reader, job_msg_t *msg)
     for (size_t i = 0; i < entries && reader->error == WIRE_OK; i++) {
         manifest_entry_t *entry = &spec->entries [i];
         spec->entry_count = i + 1;      //  so a failure frees what was read
-        uint8_t kind = (uint8_t) s_get_uint (reader, 1);
+        uint8_t kind = (uint8_t) wire_reader_uint (reader, 1);
         entry->kind = (manifest_kind_t) kind;
         entry->path = s_get_string (reader, 2, 1, JOB_MAX_PATH);
-        entry->mode = (uint32_t) s_get_uint (reader, 4);
+        entry->mode = (uint32_t) wire_reader_uint (reader, 4);
         if (reader->error != WIRE_OK)
             break;
         if (entry->mode > 07777)
-            s_fail (reader, WIRE_MALFORMED);
+            wire_reader_fail (reader, WIRE_MALFORMED);
         if (kind == MANIFEST_FILE) {
-            s_get_bytes (reader, entry->hash, BLOB_HASH_SIZE);
-            entry->size = s_get_uint (reader, 8);
+            wire_reader_bytes (reader, entry->hash, BLOB_HASH_SIZE);
+            entry->size = wire_reader_uint (reader, 8);
         }
         else
         if (kind == MANIFEST_SYMLINK)
             entry->target = s_get_string (reader, 2, 1, JOB_MAX_PATH);
         else
         if (kind != MANIFEST_DIR)
-            s_fail (reader, WIRE_MALFORMED);
+            wire_reader_fail (reader, WIRE_MALFORMED);
     }
 }
 
 static void
-s_get_result (reader_t *reader, job_msg_t *msg)
+s_get_result (wire_reader_t *reader, job_msg_t *msg)
 {
     job_result_t *result = job_result_new ();
     msg->result = result;
-    uint8_t flags = (uint8_t) s_get_uint (reader, 1);
+    uint8_t flags = (uint8_t) wire_reader_uint (reader, 1);
     if (flags & ~FLAG_FAILURE)
-        s_fail (reader, WIRE_MALFORMED);
+        wire_reader_fail (reader, WIRE_MALFORMED);
     char *failure = s_get_string (reader, 2, 0, JOB_MAX_REASON);
     if (reader->error != WIRE_OK) {
         free (failure);
@@ -582,7 +530,7 @@ s_get_result (reader_t *reader, job_msg_t *msg)
     }
     if (flags & FLAG_FAILURE) {
         if (!*failure) {
-            s_fail (reader, WIRE_MALFORMED);
+            wire_reader_fail (reader, WIRE_MALFORMED);
             free (failure);
             return;
         }
@@ -590,10 +538,10 @@ s_get_result (reader_t *reader, job_msg_t *msg)
     }
     else {
         if (*failure)
-            s_fail (reader, WIRE_MALFORMED);
+            wire_reader_fail (reader, WIRE_MALFORMED);
         free (failure);
     }
-    result->status = (int) (uint32_t) s_get_uint (reader, 4);
+    result->status = (int) (uint32_t) wire_reader_uint (reader, 4);
     result->out = s_get_blob (reader, &result->out_size, JOB_WIRE_MAX_PAYLOAD);
     result->err = s_get_blob (reader, &result->err_size, JOB_WIRE_MAX_PAYLOAD);
     size_t outputs = s_get_count (reader, JOB_MAX_OUTPUTS, OUTPUT_MIN);
@@ -603,23 +551,23 @@ s_get_result (reader_t *reader, job_msg_t *msg)
             job_output_t *output = &result->outputs [i];
             result->output_count = i + 1;
             output->path = s_get_string (reader, 2, 1, JOB_MAX_PATH);
-            output->mode = (uint32_t) s_get_uint (reader, 4);
+            output->mode = (uint32_t) wire_reader_uint (reader, 4);
             if (reader->error == WIRE_OK && output->mode > 07777)
-                s_fail (reader, WIRE_MALFORMED);
+                wire_reader_fail (reader, WIRE_MALFORMED);
             output->data = s_get_blob (reader, &output->size, JOB_WIRE_MAX_PAYLOAD);
         }
     }
-    result->fetch_us = s_get_uint (reader, 8);
-    result->setup_us = s_get_uint (reader, 8);
-    result->compile_us = s_get_uint (reader, 8);
+    result->fetch_us = wire_reader_uint (reader, 8);
+    result->setup_us = wire_reader_uint (reader, 8);
+    result->compile_us = wire_reader_uint (reader, 8);
 }
 
 static wire_error_t
 s_decode_payload (job_wire_type_t type, const uint8_t *data, size_t size, job_msg_t **msg_p)
 {
-    reader_t reader = { data, size, 0, WIRE_OK };
+    wire_reader_t reader = { data, size, 0, WIRE_OK };
     job_msg_t *msg = job_msg_new (type, 0);
-    msg->job_id = s_get_uint (&reader, 8);
+    msg->job_id = wire_reader_uint (&reader, 8);
     switch (type) {
         case JOB_WIRE_JOB:
             s_get_spec (&reader, msg);
@@ -633,20 +581,20 @@ s_decode_payload (job_wire_type_t type, const uint8_t *data, size_t size, job_ms
         case JOB_WIRE_NEED: {
             size_t count = s_get_count (&reader, JOB_MAX_ENTRIES, BLOB_HASH_SIZE);
             if (reader.error == WIRE_OK && count == 0)
-                s_fail (&reader, WIRE_MALFORMED);
+                wire_reader_fail (&reader, WIRE_MALFORMED);
             if (reader.error == WIRE_OK) {
                 msg->hashes = (uint8_t (*) [BLOB_HASH_SIZE]) malloc (count * BLOB_HASH_SIZE);
                 if (!msg->hashes)
                     abort ();
-                s_get_bytes (&reader, msg->hashes, count * BLOB_HASH_SIZE);
+                wire_reader_bytes (&reader, msg->hashes, count * BLOB_HASH_SIZE);
                 msg->hash_count = count;
             }
             break;
         }
         case JOB_WIRE_BLOBS: {
-            uint8_t flags = (uint8_t) s_get_uint (&reader, 1);
+            uint8_t flags = (uint8_t) wire_reader_uint (&reader, 1);
             if (flags & ~FLAG_LAST)
-                s_fail (&reader, WIRE_MALFORMED);
+                wire_reader_fail (&reader, WIRE_MALFORMED);
             msg->last = (flags & FLAG_LAST) != 0;
             s_get_blobs (&reader, msg);
             break;
@@ -655,51 +603,13 @@ s_decode_payload (job_wire_type_t type, const uint8_t *data, size_t size, job_ms
             s_get_result (&reader, msg);
             break;
     }
-    if (reader.error == WIRE_OK && s_left (&reader) != 0)
-        s_fail (&reader, WIRE_MALFORMED);
+    if (reader.error == WIRE_OK && wire_reader_left (&reader) != 0)
+        wire_reader_fail (&reader, WIRE_MALFORMED);
     if (reader.error != WIRE_OK) {
         job_msg_destroy (&msg);
         return reader.error;
     }
     *msg_p = msg;
-    return WIRE_OK;
-}
-
-//  As in wire.c: the announced raw size is bounded and must equal the
-//  content size in the zstd frame header before anything is allocated.
-static wire_error_t
-s_decompress (const uint8_t *data, size_t size, uint8_t **raw_p, size_t *raw_size_p)
-{
-    reader_t reader = { data, size, 0, WIRE_OK };
-    uint32_t raw_size = (uint32_t) s_get_uint (&reader, 4);
-    if (reader.error != WIRE_OK)
-        return reader.error;
-    if (raw_size > JOB_WIRE_MAX_PAYLOAD)
-        return WIRE_OVERSIZED;
-    if (raw_size == 0)
-        return WIRE_MALFORMED;
-    const uint8_t *source = data + reader.pos;
-    size_t source_size = s_left (&reader);
-    size_t frame_size = ZSTD_findFrameCompressedSize (source, source_size);
-    if (ZSTD_isError (frame_size))
-        return ZSTD_getErrorCode (frame_size) == ZSTD_error_srcSize_wrong
-               ? WIRE_TRUNCATED: WIRE_MALFORMED;
-    if (frame_size != source_size)
-        return WIRE_MALFORMED;
-    unsigned long long content_size = ZSTD_getFrameContentSize (source, source_size);
-    if (content_size == ZSTD_CONTENTSIZE_UNKNOWN || content_size == ZSTD_CONTENTSIZE_ERROR
-    ||  content_size != raw_size)
-        return WIRE_MALFORMED;
-    uint8_t *raw = (uint8_t *) malloc (raw_size);
-    if (!raw)
-        return WIRE_OVERSIZED;
-    size_t inflated = ZSTD_decompress (raw, raw_size, source, source_size);
-    if (ZSTD_isError (inflated) || inflated != raw_size) {
-        free (raw);
-        return WIRE_MALFORMED;
-    }
-    *raw_p = raw;
-    *raw_size_p = raw_size;
     return WIRE_OK;
 }
 
@@ -727,7 +637,7 @@ job_wire_decode (const uint8_t *data, size_t size, job_msg_t **msg_p)
     size_t payload_size = size - WIRE_HEADER_SIZE;
     uint8_t *raw = NULL;
     if (flags & WIRE_FLAG_ZSTD) {
-        wire_error_t error = s_decompress (payload, payload_size, &raw, &payload_size);
+        wire_error_t error = wire_decompress (payload, payload_size, JOB_WIRE_MAX_PAYLOAD, &raw, &payload_size);
         if (error != WIRE_OK)
             return error;
         payload = raw;
