@@ -52,6 +52,7 @@
 #include <zstd.h>
 #include "meshcc/blob_store.h"
 #include "meshcc/limits.h"
+#include "meshcc/schema.h"
 
 #define BLOB_STORE_SCHEMA_VERSION 1
 
@@ -77,7 +78,7 @@ struct _blob_store_t {
 
 //  Each entry migrates the schema from version (index) to (index + 1).
 //  Append, never edit: stores in the field have run the old ones.
-static const char *s_migrations [BLOB_STORE_SCHEMA_VERSION] = {
+static const char *const s_migrations [BLOB_STORE_SCHEMA_VERSION] = {
     //  0 -> 1: the index, raw copies, and totals kept by triggers.
     "CREATE TABLE blobs (hash BLOB PRIMARY KEY NOT NULL,"
     "                    raw_size INTEGER NOT NULL,"
@@ -453,51 +454,6 @@ s_totals (blob_store_t *self, uint64_t *bytes_p, uint64_t *count_p)
 //  --------------------------------------------------------------------------
 //  Opening
 
-//  Runs every migration the index lacks. The version is read inside the
-//  write transaction: two processes opening a fresh store at once would
-//  otherwise both try to create the tables.
-static int
-s_migrate (blob_store_t *self, char *err, size_t err_size)
-{
-    if (s_exec (self, "BEGIN IMMEDIATE")) {
-        snprintf (err, err_size, "cannot lock %s: %s", self->db_path, sqlite3_errmsg (self->db));
-        return -1;
-    }
-    sqlite3_stmt *stmt;
-    int version = -1;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK) {
-        if (sqlite3_step (stmt) == SQLITE_ROW)
-            version = sqlite3_column_int (stmt, 0);
-        sqlite3_finalize (stmt);
-    }
-    if (version < 0 || version > BLOB_STORE_SCHEMA_VERSION) {
-        if (version < 0)
-            snprintf (err, err_size, "cannot read schema version of %s: %s",
-                      self->db_path, sqlite3_errmsg (self->db));
-        else
-            snprintf (err, err_size, "%s has schema version %d, newer than this meshcc's (%d)",
-                      self->db_path, version, BLOB_STORE_SCHEMA_VERSION);
-        s_exec (self, "ROLLBACK");
-        return -1;
-    }
-    for (; version < BLOB_STORE_SCHEMA_VERSION; version++) {
-        char bump [64];
-        snprintf (bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
-        if (s_exec (self, s_migrations [version]) || s_exec (self, bump)) {
-            snprintf (err, err_size, "cannot migrate %s to schema version %d: %s",
-                      self->db_path, version + 1, sqlite3_errmsg (self->db));
-            s_exec (self, "ROLLBACK");
-            return -1;
-        }
-    }
-    if (s_exec (self, "COMMIT")) {
-        snprintf (err, err_size, "cannot commit %s: %s", self->db_path, sqlite3_errmsg (self->db));
-        s_exec (self, "ROLLBACK");
-        return -1;
-    }
-    return 0;
-}
-
 static int
 s_prepare (blob_store_t *self, sqlite3_stmt **stmt_p, const char *sql)
 {
@@ -577,7 +533,7 @@ blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
         snprintf (err, err_size, "cannot set up %s: %s", self->db_path, sqlite3_errmsg (self->db));
         goto fail;
     }
-    int migrated = s_migrate (self, err, err_size);
+    int migrated = schema_migrate (self->db, self->db_path, s_migrations, BLOB_STORE_SCHEMA_VERSION, err, err_size);
     cache_setup_unlock (&setup_lock);
     if (migrated)
         goto fail;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "meshcc/hash_cache.h"
 #include "meshcc/limits.h"
+#include "meshcc/schema.h"
 
 #define HASH_CACHE_SCHEMA_VERSION 1
 
@@ -38,7 +39,7 @@ struct _hash_cache_t {
 
 //  Each entry migrates the schema from version (index) to (index + 1).
 //  Append, never edit: caches in the field have run the old ones.
-static const char *s_migrations [HASH_CACHE_SCHEMA_VERSION] = {
+static const char *const s_migrations [HASH_CACHE_SCHEMA_VERSION] = {
     //  0 -> 1: one row per path.
     "CREATE TABLE files (path TEXT PRIMARY KEY NOT NULL, size INTEGER NOT NULL,"
     "                    mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,"
@@ -49,50 +50,6 @@ static int
 s_exec (hash_cache_t *self, const char *sql)
 {
     return sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK? 0: -1;
-}
-
-//  As in blob_store: the version is read inside the write transaction so
-//  two processes opening a fresh cache do not both create the table.
-static int
-s_migrate (hash_cache_t *self, char *err, size_t err_size)
-{
-    if (s_exec (self, "BEGIN IMMEDIATE")) {
-        snprintf (err, err_size, "cannot lock %s: %s", self->db_path, sqlite3_errmsg (self->db));
-        return -1;
-    }
-    sqlite3_stmt *stmt;
-    int version = -1;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) == SQLITE_OK) {
-        if (sqlite3_step (stmt) == SQLITE_ROW)
-            version = sqlite3_column_int (stmt, 0);
-        sqlite3_finalize (stmt);
-    }
-    if (version < 0 || version > HASH_CACHE_SCHEMA_VERSION) {
-        if (version < 0)
-            snprintf (err, err_size, "cannot read schema version of %s: %s",
-                      self->db_path, sqlite3_errmsg (self->db));
-        else
-            snprintf (err, err_size, "%s has schema version %d, newer than this meshcc's (%d)",
-                      self->db_path, version, HASH_CACHE_SCHEMA_VERSION);
-        s_exec (self, "ROLLBACK");
-        return -1;
-    }
-    for (; version < HASH_CACHE_SCHEMA_VERSION; version++) {
-        char bump [64];
-        snprintf (bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
-        if (s_exec (self, s_migrations [version]) || s_exec (self, bump)) {
-            snprintf (err, err_size, "cannot migrate %s to schema version %d: %s",
-                      self->db_path, version + 1, sqlite3_errmsg (self->db));
-            s_exec (self, "ROLLBACK");
-            return -1;
-        }
-    }
-    if (s_exec (self, "COMMIT")) {
-        snprintf (err, err_size, "cannot commit %s: %s", self->db_path, sqlite3_errmsg (self->db));
-        s_exec (self, "ROLLBACK");
-        return -1;
-    }
-    return 0;
 }
 
 hash_cache_t *
@@ -123,7 +80,7 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
         snprintf (err, err_size, "cannot set up %s: %s", self->db_path, sqlite3_errmsg (self->db));
         goto fail;
     }
-    int migrated = s_migrate (self, err, err_size);
+    int migrated = schema_migrate (self->db, self->db_path, s_migrations, HASH_CACHE_SCHEMA_VERSION, err, err_size);
     cache_setup_unlock (&setup_lock);
     if (migrated)
         goto fail;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "meshcc/node_store.h"
+#include "meshcc/schema.h"
 
 struct _node_store_t {
     sqlite3 *db;
@@ -22,7 +23,7 @@ struct _node_store_t {
 
 //  Each entry migrates the schema from version (index) to (index + 1).
 //  Append, never edit: databases in the field have run the old ones.
-static const char *s_migrations [NODE_STORE_SCHEMA_VERSION] = {
+static const char *const s_migrations [NODE_STORE_SCHEMA_VERSION] = {
     //  0 -> 1: identity and peers.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
     "CREATE TABLE peers (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
@@ -34,53 +35,6 @@ static int
 s_exec (node_store_t *self, const char *sql)
 {
     return sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK? 0: -1;
-}
-
-static int
-s_user_version (node_store_t *self, int *version_p)
-{
-    sqlite3_stmt *stmt;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
-        return -1;
-    int rc = -1;
-    if (sqlite3_step (stmt) == SQLITE_ROW) {
-        *version_p = sqlite3_column_int (stmt, 0);
-        rc = 0;
-    }
-    sqlite3_finalize (stmt);
-    return rc;
-}
-
-//  Runs every migration the database lacks, each in its own transaction
-//  together with the user_version bump, so a crash mid-way leaves a
-//  consistent version to resume from.
-static int
-s_migrate (node_store_t *self, char *err, size_t err_size)
-{
-    int version;
-    if (s_user_version (self, &version)) {
-        snprintf (err, err_size, "cannot read schema version: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    if (version > NODE_STORE_SCHEMA_VERSION) {
-        snprintf (err, err_size, "database schema version %d is newer than this meshccd's (%d)",
-                  version, NODE_STORE_SCHEMA_VERSION);
-        return -1;
-    }
-    for (; version < NODE_STORE_SCHEMA_VERSION; version++) {
-        char bump [64];
-        snprintf (bump, sizeof bump, "PRAGMA user_version = %d;", version + 1);
-        if (s_exec (self, "BEGIN IMMEDIATE")
-        ||  s_exec (self, s_migrations [version])
-        ||  s_exec (self, bump)
-        ||  s_exec (self, "COMMIT")) {
-            snprintf (err, err_size, "cannot migrate database to schema version %d: %s",
-                      version + 1, sqlite3_errmsg (self->db));
-            s_exec (self, "ROLLBACK");
-            return -1;
-        }
-    }
-    return 0;
 }
 
 node_store_t *
@@ -102,7 +56,7 @@ node_store_new (const char *path, char *err, size_t err_size)
         snprintf (err, err_size, "cannot set up database %s: %s", path, sqlite3_errmsg (self->db));
         goto fail;
     }
-    if (s_migrate (self, err, err_size))
+    if (schema_migrate (self->db, path, s_migrations, NODE_STORE_SCHEMA_VERSION, err, err_size))
         goto fail;
     return self;
 
