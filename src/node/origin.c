@@ -388,20 +388,32 @@ s_prepare_fn (worker_ctx_t *ctx, void *arg)
     job->spec = spec;
 }
 
-static void
-s_prepare_done (void *arg, bool cancelled)
+//  The common start of every worker completion: the job is back on the
+//  loop. Returns the job, or NULL when it is over already (cancelled,
+//  answered meanwhile, or the worker failed and it fell back).
+static origin_job_t *
+s_worker_returned (void *arg, bool cancelled)
 {
     origin_job_t *job = (origin_job_t *) arg;
     job->in_worker = false;
     if (cancelled || job->finished) {
         s_job_drop (job);
-        return;
+        return NULL;
     }
-    node_t *node = job->origin->node;
     if (job->error) {
         s_fallback (job, job->error_reason, "%s", job->error);
-        return;
+        return NULL;
     }
+    return job;
+}
+
+static void
+s_prepare_done (void *arg, bool cancelled)
+{
+    origin_job_t *job = s_worker_returned (arg, cancelled);
+    if (!job)
+        return;
+    node_t *node = job->origin->node;
     node->stats.listing_us += job->listing_us;
     node->stats.listing_n++;
     node->stats.hashing_us += job->hashing_us;
@@ -522,16 +534,9 @@ s_try_send (origin_job_t *job)
 static void
 s_encode_job_done (void *arg, bool cancelled)
 {
-    origin_job_t *job = (origin_job_t *) arg;
-    job->in_worker = false;
-    if (cancelled || job->finished) {
-        s_job_drop (job);
+    origin_job_t *job = s_worker_returned (arg, cancelled);
+    if (!job)
         return;
-    }
-    if (job->error) {
-        s_fallback (job, job->error_reason, "%s", job->error);
-        return;
-    }
     if (!job->peer) {
         //  The peer was lost while we encoded: place again.
         free (job->frame);
@@ -836,17 +841,10 @@ s_encode_blobs_fn (worker_ctx_t *ctx, void *arg)
 static void
 s_encode_blobs_done (void *arg, bool cancelled)
 {
-    origin_job_t *job = (origin_job_t *) arg;
-    job->in_worker = false;
+    origin_job_t *job = s_worker_returned (arg, cancelled);
+    if (!job)
+        return;
     zframe_t *frame;
-    if (cancelled || job->finished) {
-        s_job_drop (job);
-        return;
-    }
-    if (job->error) {
-        s_fallback (job, job->error_reason, "%s", job->error);
-        return;
-    }
     job->state = JOB_RUNNING;
     if (!job->peer) {               //  lost meanwhile
         s_place (job);
@@ -879,16 +877,9 @@ s_write_fn (worker_ctx_t *ctx, void *arg);
 static void
 s_write_done (void *arg, bool cancelled)
 {
-    origin_job_t *job = (origin_job_t *) arg;
-    job->in_worker = false;
-    if (cancelled || job->finished) {
-        s_job_drop (job);
+    origin_job_t *job = s_worker_returned (arg, cancelled);
+    if (!job)
         return;
-    }
-    if (job->error) {
-        s_fallback (job, job->error_reason, "%s", job->error);
-        return;
-    }
     node_t *node = job->origin->node;
     job_result_t *result = job->result;
     node->stats.jobs_remote++;
