@@ -66,6 +66,15 @@ wire_error_t wire_decode_gossip (const uint8_t *data, size_t size, gossip_msg_t 
 wire_error_t wire_decompress (const uint8_t *data, size_t size, size_t max_raw,
                               uint8_t **raw_p, size_t *raw_size_p);
 
+//  Checks a frame's header (size against max_frame, magic, version, a type
+//  from type_first to type_last, flags) and gives its payload, inflated
+//  when compressed (at most max_payload bytes; *raw_p is then the buffer to
+//  free, else NULL). The first half of every meshcc decoder.
+wire_error_t wire_open_frame (const uint8_t *data, size_t size, size_t max_frame,
+                              size_t max_payload, uint8_t type_first, uint8_t type_last,
+                              uint8_t *type_p, const uint8_t **payload_p,
+                              size_t *payload_size_p, uint8_t **raw_p);
+
 void wire_test (bool verbose);
 
 #ifdef __cplusplus

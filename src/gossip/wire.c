@@ -442,13 +442,13 @@ wire_decompress (const uint8_t *data, size_t size, size_t max_raw,
 }
 
 wire_error_t
-wire_decode_gossip (const uint8_t *data, size_t size, gossip_msg_t **msg_p)
+wire_open_frame (const uint8_t *data, size_t size, size_t max_frame, size_t max_payload,
+                 uint8_t type_first, uint8_t type_last, uint8_t *type_p,
+                 const uint8_t **payload_p, size_t *payload_size_p, uint8_t **raw_p)
 {
-    assert (msg_p);
-    assert (data || size == 0);
-    *msg_p = NULL;
+    *raw_p = NULL;
     //  Size first: a giant frame is refused without looking at it.
-    if (size > WIRE_MAX_FRAME)
+    if (size > max_frame)
         return WIRE_OVERSIZED;
     if (size < WIRE_HEADER_SIZE)
         return WIRE_TRUNCATED;
@@ -457,23 +457,41 @@ wire_decode_gossip (const uint8_t *data, size_t size, gossip_msg_t **msg_p)
     if (data [2] != MESHCC_PROTO_VERSION)
         return WIRE_BAD_VERSION;
     uint8_t type = data [3];
-    if (type != WIRE_GOSSIP_SYN && type != WIRE_GOSSIP_ACK && type != WIRE_GOSSIP_ACK2)
+    if (type < type_first || type > type_last)
         return WIRE_BAD_TYPE;
     uint8_t flags = data [4];
     if (flags & ~WIRE_FLAG_ZSTD)
         return WIRE_MALFORMED;
 
-    const uint8_t *payload = data + WIRE_HEADER_SIZE;
-    size_t payload_size = size - WIRE_HEADER_SIZE;
-    uint8_t *raw = NULL;
+    *type_p = type;
+    *payload_p = data + WIRE_HEADER_SIZE;
+    *payload_size_p = size - WIRE_HEADER_SIZE;
     if (flags & WIRE_FLAG_ZSTD) {
-        wire_error_t error = wire_decompress (payload, payload_size, WIRE_MAX_PAYLOAD, &raw, &payload_size);
+        wire_error_t error = wire_decompress (*payload_p, *payload_size_p, max_payload,
+                                              raw_p, payload_size_p);
         if (error != WIRE_OK)
             return error;
-        payload = raw;
+        *payload_p = *raw_p;
     }
-    //  wire_type_t and gossip_type_t share their numbers by design.
-    wire_error_t error = s_decode_payload ((gossip_type_t) type, payload, payload_size, msg_p);
+    return WIRE_OK;
+}
+
+wire_error_t
+wire_decode_gossip (const uint8_t *data, size_t size, gossip_msg_t **msg_p)
+{
+    assert (msg_p);
+    assert (data || size == 0);
+    *msg_p = NULL;
+    uint8_t type;
+    const uint8_t *payload;
+    size_t payload_size;
+    uint8_t *raw;
+    wire_error_t error = wire_open_frame (data, size, WIRE_MAX_FRAME, WIRE_MAX_PAYLOAD,
+                                          WIRE_GOSSIP_SYN, WIRE_GOSSIP_ACK2, &type,
+                                          &payload, &payload_size, &raw);
+    if (error == WIRE_OK)
+        //  wire_type_t and gossip_type_t share their numbers by design.
+        error = s_decode_payload ((gossip_type_t) type, payload, payload_size, msg_p);
     free (raw);
     return error;
 }

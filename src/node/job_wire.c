@@ -619,30 +619,15 @@ job_wire_decode (const uint8_t *data, size_t size, job_msg_t **msg_p)
     assert (msg_p);
     assert (data || size == 0);
     *msg_p = NULL;
-    if (size > JOB_WIRE_MAX_FRAME)
-        return WIRE_OVERSIZED;
-    if (size < WIRE_HEADER_SIZE)
-        return WIRE_TRUNCATED;
-    if (data [0] != 'M' || data [1] != 'C')
-        return WIRE_BAD_MAGIC;
-    if (data [2] != MESHCC_PROTO_VERSION)
-        return WIRE_BAD_VERSION;
-    uint8_t type = data [3];
-    if (type < JOB_WIRE_TYPE_FIRST || type > JOB_WIRE_TYPE_LAST)
-        return WIRE_BAD_TYPE;
-    uint8_t flags = data [4];
-    if (flags & ~WIRE_FLAG_ZSTD)
-        return WIRE_MALFORMED;
-    const uint8_t *payload = data + WIRE_HEADER_SIZE;
-    size_t payload_size = size - WIRE_HEADER_SIZE;
-    uint8_t *raw = NULL;
-    if (flags & WIRE_FLAG_ZSTD) {
-        wire_error_t error = wire_decompress (payload, payload_size, JOB_WIRE_MAX_PAYLOAD, &raw, &payload_size);
-        if (error != WIRE_OK)
-            return error;
-        payload = raw;
-    }
-    wire_error_t error = s_decode_payload ((job_wire_type_t) type, payload, payload_size, msg_p);
+    uint8_t type;
+    const uint8_t *payload;
+    size_t payload_size;
+    uint8_t *raw;
+    wire_error_t error = wire_open_frame (data, size, JOB_WIRE_MAX_FRAME, JOB_WIRE_MAX_PAYLOAD,
+                                          JOB_WIRE_TYPE_FIRST, JOB_WIRE_TYPE_LAST, &type,
+                                          &payload, &payload_size, &raw);
+    if (error == WIRE_OK)
+        error = s_decode_payload ((job_wire_type_t) type, payload, payload_size, msg_p);
     free (raw);
     return error;
 }
