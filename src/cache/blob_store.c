@@ -52,7 +52,6 @@
 #include <zstd.h>
 #include "meshcc/blob_store.h"
 #include "meshcc/limits.h"
-#include "meshcc/schema.h"
 
 #define BLOB_STORE_SCHEMA_VERSION 1
 
@@ -486,7 +485,6 @@ s_sweep_tmp (blob_store_t *self)
 blob_store_t *
 blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
 {
-    int setup_lock = -1;           //  see cache_setup.h
     assert (dir);
     blob_store_t *self = (blob_store_t *) calloc (1, sizeof (blob_store_t));
     assert (self);
@@ -515,27 +513,7 @@ blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
     snprintf (self->pin_prefix, sizeof self->pin_prefix, "%llu:%llu:",
               (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
 
-    setup_lock = cache_setup_lock (self->db_path);
-    if (sqlite3_open_v2 (self->db_path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        snprintf (err, err_size, "cannot open %s: %s", self->db_path,
-                  self->db? sqlite3_errmsg (self->db): "out of memory");
-        goto fail;
-    }
-    //  Several processes and threads open the same store: wait for a
-    //  writer rather than fail. synchronous=NORMAL: in WAL mode a power
-    //  loss may lose the last commits, never corrupt; a lost row only
-    //  means a blob is fetched again.
-    sqlite3_busy_timeout (self->db, CACHE_DB_BUSY_MS);
-    if (s_exec (self, "PRAGMA journal_mode = WAL")
-    ||  s_exec (self, "PRAGMA synchronous = NORMAL")) {
-        snprintf (err, err_size, "cannot set up %s: %s", self->db_path, sqlite3_errmsg (self->db));
-        goto fail;
-    }
-    int migrated = schema_migrate (self->db, self->db_path, s_migrations, BLOB_STORE_SCHEMA_VERSION, err, err_size);
-    cache_setup_unlock (&setup_lock);
-    if (migrated)
+    if (cache_db_open (self->db_path, s_migrations, BLOB_STORE_SCHEMA_VERSION, &self->db, err, err_size))
         goto fail;
     if (s_prepare (self, &self->lookup,
             "SELECT raw_size, last_used FROM blobs WHERE hash = ?1")
@@ -569,7 +547,6 @@ blob_store_new (const char *dir, uint64_t max_bytes, char *err, size_t err_size)
     return self;
 
 fail:
-    cache_setup_unlock (&setup_lock);
     blob_store_destroy (&self);
     return NULL;
 }

@@ -1,4 +1,4 @@
-//  cache_setup: serialises the set-up of one SQLite database (open, WAL
+//  cache_setup: opens a cache database, serialising its set-up (open, WAL
 //  switch, migrations) across the threads and processes that open it at
 //  once. SQLite does not wait on its busy handler while a fresh database
 //  is switched to WAL, so two stores opened together on a new directory
@@ -9,14 +9,17 @@
 #ifndef MESHCC_CACHE_SETUP_H_INCLUDED
 #define MESHCC_CACHE_SETUP_H_INCLUDED
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include "meshcc/limits.h"
+#include "meshcc/schema.h"
 
-//  Returns a descriptor holding the set-up lock of `db_path` (release with
-//  cache_setup_unlock), or -1 if the lock file cannot be opened (set-up
-//  then proceeds unserialised, as before).
+//  Returns a descriptor holding the set-up lock of `db_path`, or -1 if the
+//  lock file cannot be opened (set-up then proceeds unserialised).
 static inline int
 cache_setup_lock (const char *db_path)
 {
@@ -30,12 +33,34 @@ cache_setup_lock (const char *db_path)
     return fd;
 }
 
-static inline void
-cache_setup_unlock (int *fd_p)
+//  Opens a cache database shared by threads and processes: under the
+//  set-up lock, opens it, waits CACHE_DB_BUSY_MS for writers rather than
+//  failing, switches to WAL with synchronous=NORMAL (a power cut may lose
+//  the last rows, which are only recomputed or refetched, never corrupt
+//  the file) and migrates it to `version`. Returns 0 with *db_p set, or -1
+//  with a message in err (and *db_p to close with sqlite3_close, or NULL).
+static inline int
+cache_db_open (const char *db_path, const char *const migrations [], int version,
+               sqlite3 **db_p, char *err, size_t err_size)
 {
-    if (*fd_p >= 0)
-        close (*fd_p);      //  closing releases the flock
-    *fd_p = -1;
+    int lock = cache_setup_lock (db_path);
+    int rc = -1;
+    if (sqlite3_open_v2 (db_path, db_p,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK)
+        snprintf (err, err_size, "cannot open %s: %s", db_path,
+                  *db_p? sqlite3_errmsg (*db_p): "out of memory");
+    else {
+        sqlite3_busy_timeout (*db_p, CACHE_DB_BUSY_MS);
+        if (sqlite3_exec (*db_p, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK
+        ||  sqlite3_exec (*db_p, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+            snprintf (err, err_size, "cannot set up %s: %s", db_path, sqlite3_errmsg (*db_p));
+        else
+            rc = schema_migrate (*db_p, db_path, migrations, version, err, err_size);
+    }
+    if (lock >= 0)
+        close (lock);       //  closing releases the flock
+    return rc;
 }
 
 #endif

@@ -25,7 +25,6 @@
 #include <unistd.h>
 #include "meshcc/hash_cache.h"
 #include "meshcc/limits.h"
-#include "meshcc/schema.h"
 
 #define HASH_CACHE_SCHEMA_VERSION 1
 
@@ -46,16 +45,9 @@ static const char *const s_migrations [HASH_CACHE_SCHEMA_VERSION] = {
     "                    dev INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID;"
 };
 
-static int
-s_exec (hash_cache_t *self, const char *sql)
-{
-    return sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK? 0: -1;
-}
-
 hash_cache_t *
 hash_cache_new (const char *dir, char *err, size_t err_size)
 {
-    int setup_lock = -1;           //  see cache_setup.h
     assert (dir);
     hash_cache_t *self = (hash_cache_t *) calloc (1, sizeof (hash_cache_t));
     assert (self);
@@ -64,25 +56,7 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
         snprintf (err, err_size, "cannot create %s: %s", dir, strerror (errno));
         goto fail;
     }
-    setup_lock = cache_setup_lock (self->db_path);
-    if (sqlite3_open_v2 (self->db_path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        snprintf (err, err_size, "cannot open %s: %s", self->db_path,
-                  self->db? sqlite3_errmsg (self->db): "out of memory");
-        goto fail;
-    }
-    //  Every worker thread and process hashing inputs shares this file.
-    //  synchronous=NORMAL: a row lost to a power cut is recomputed.
-    sqlite3_busy_timeout (self->db, CACHE_DB_BUSY_MS);
-    if (s_exec (self, "PRAGMA journal_mode = WAL")
-    ||  s_exec (self, "PRAGMA synchronous = NORMAL")) {
-        snprintf (err, err_size, "cannot set up %s: %s", self->db_path, sqlite3_errmsg (self->db));
-        goto fail;
-    }
-    int migrated = schema_migrate (self->db, self->db_path, s_migrations, HASH_CACHE_SCHEMA_VERSION, err, err_size);
-    cache_setup_unlock (&setup_lock);
-    if (migrated)
+    if (cache_db_open (self->db_path, s_migrations, HASH_CACHE_SCHEMA_VERSION, &self->db, err, err_size))
         goto fail;
     if (sqlite3_prepare_v3 (self->db,
             "SELECT size, mtime_ns, ino, dev, hash FROM files WHERE path = ?1",
@@ -100,7 +74,6 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
     return self;
 
 fail:
-    cache_setup_unlock (&setup_lock);
     hash_cache_destroy (&self);
     return NULL;
 }
