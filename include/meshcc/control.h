@@ -80,6 +80,11 @@
 //    hash_cache_hits          input hashes answered by the hash cache
 //    hash_cache_misses        inputs hashed from their content
 //    dropped_unknown_job      job messages for ids we do not hold
+//    listings_reused          listings taken from the listing cache (no -M
+//                             run: no listed file changed, none shadowed)
+//    listing_cache_entries listing_cache_stale listing_cache_not_kept
+//                             the cache now; entries dropped because a file
+//                             changed; listings not kept (files too new)
 //    <phase>_us_total <phase>_count mean_<phase>_us, for each phase:
 //      listing   the input listing with hashing (inputs_manifest)
 //      hashing   compiler identity + storing new inputs in the blob store

@@ -15,12 +15,23 @@
 #include "meshcc/compile_args.h"
 #include "meshcc/hash_cache.h"
 #include "meshcc/job.h"
+#include "meshcc/listing_cache.h"
 
 //  Fills job->entries for the compile `args` run in `cwd` with `envp`.
+//  With `listings` (may be NULL), a listing kept there whose inputs have
+//  not changed is reused instead of running the compiler (*reused_p says
+//  so), and a new listing is kept there.
 //  Returns 0, or -1 with a message in err (the listing failed: the caller
 //  compiles locally, which reports any real error exactly).
 int inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [],
-                     hash_cache_t *hashes, job_spec_t *job, char *err, size_t err_size);
+                     hash_cache_t *hashes, listing_cache_t *listings, job_spec_t *job,
+                     bool *reused_p, char *err, size_t err_size);
+
+//  The search directories in a compiler's `-v` output (stderr of gcc or
+//  clang): the quote and angle lists and every "ignoring nonexistent
+//  directory" (creating one would change the search). Empty when the
+//  text has no complete list. Caller destroys.
+zlist_t *inputs_parse_search (const char *text);
 
 //  Parses a make rule as written by gcc/clang -M ("target: dep dep \\\n
 //  dep", with backslash-escaped spaces and "$$") into a list of paths

@@ -265,5 +265,10 @@
 //  remembered: a write in progress may not have moved mtime yet, and
 //  coarse-mtime file systems tick at 1 s (ext3, some network mounts).
 #define HASH_CACHE_RACY_MS          2000
+//  listing_cache: listings kept in memory at the origin (an entry is a few
+//  KB for a file with ~150 headers: thousands of files fit), and the same
+//  racy window as the hash cache for the files and directories it stamps.
+#define LISTING_CACHE_BYTES         (32 * 1024 * 1024)
+#define LISTING_RACY_MS             HASH_CACHE_RACY_MS
 
 #endif

@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sodium.h>
 #include "meshcc/inputs.h"
 #include "meshcc/limits.h"
 
@@ -387,7 +388,7 @@ s_add_path (s_manifest_t *m, const char *path, bool want_dir, hash_cache_t *hash
 
 //  The listing command: the compile with its outputs removed.
 static char **
-s_listing_argv (const compile_args_t *args, const char *depfile)
+s_listing_argv (const compile_args_t *args, const char *depfile, bool verbose)
 {
     char **argv = (char **) zmalloc ((size_t) (args->argc + 8) * sizeof (char *));
     int n = 0;
@@ -408,6 +409,8 @@ s_listing_argv (const compile_args_t *args, const char *depfile)
             continue;
         argv [n++] = (char *) a;
     }
+    if (verbose)
+        argv [n++] = "-v";
     argv [n++] = "-M";
     argv [n++] = "-MF";
     argv [n++] = (char *) depfile;
@@ -427,37 +430,70 @@ s_env_get (char *const envp [], const char *name)
     return NULL;
 }
 
-//  Runs the listing; returns the depfile's text (caller frees) or NULL.
 static char *
-s_run_listing (const compile_args_t *args, const char *cwd, char *const envp [],
-               char *err, size_t err_size)
+s_read_text (const char *path, size_t max)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return NULL;
+    size_t cap = 64 * 1024, len = 0;
+    char *text = (char *) zmalloc (cap);
+    while (true) {
+        if (len + 1 >= cap) {
+            if (cap >= max) {
+                free (text);
+                fclose (file);
+                return NULL;
+            }
+            text = (char *) realloc (text, cap *= 2);
+            if (!text)
+                abort ();
+        }
+        size_t got = fread (text + len, 1, cap - len - 1, file);
+        if (got == 0)
+            break;
+        len += got;
+    }
+    text [len] = 0;
+    fclose (file);
+    return text;
+}
+
+static int
+s_temp_file (char *path, size_t path_size, const char *what, char *err, size_t err_size)
 {
     const char *tmpdir = getenv ("TMPDIR");
-    char depfile [JOB_MAX_PATH];
-    snprintf (depfile, sizeof (depfile), "%s/meshcc-list-XXXXXX",
-              tmpdir && *tmpdir ? tmpdir : "/tmp");
-    int fd = mkstemp (depfile);
+    snprintf (path, path_size, "%s/meshcc-%s-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp", what);
+    int fd = mkstemp (path);
     if (fd < 0) {
-        snprintf (err, err_size, "cannot create listing file: %s", strerror (errno));
-        return NULL;
+        snprintf (err, err_size, "cannot create a temporary file: %s", strerror (errno));
+        return -1;
     }
     close (fd);
+    return 0;
+}
 
-    char program [JOB_MAX_PATH];
-    const char *path_var = s_env_get (envp, "PATH");
-    if (!path_var)
-        path_var = getenv ("PATH");
-    char *text = NULL;
-    char **argv = s_listing_argv (args, depfile);
-    if (inputs_which (args->argv [0], path_var, program, sizeof (program))) {
-        snprintf (err, err_size, "compiler %s not found", args->argv [0]);
-        goto done;
+//  Runs the listing with `program`; returns the depfile's text (caller
+//  frees) or NULL. With `search_p`, the compiler also prints its search
+//  directories (-v, on stderr), returned there (caller frees).
+static char *
+s_run_listing (const char *program, const compile_args_t *args, const char *cwd,
+               char *const envp [], char **search_p, char *err, size_t err_size)
+{
+    char depfile [JOB_MAX_PATH], errfile [JOB_MAX_PATH] = "";
+    if (s_temp_file (depfile, sizeof depfile, "list", err, err_size))
+        return NULL;
+    if (search_p && s_temp_file (errfile, sizeof errfile, "search", err, err_size)) {
+        unlink (depfile);
+        return NULL;
     }
+    char *text = NULL;
+    char **argv = s_listing_argv (args, depfile, search_p != NULL);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init (&actions);
     posix_spawn_file_actions_addopen (&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen (&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen (&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen (&actions, 2, *errfile ? errfile : "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addchdir_np (&actions, cwd);
     pid_t pid;
     int rc = posix_spawn (&pid, program, &actions, NULL, argv, envp);
@@ -473,35 +509,62 @@ s_run_listing (const compile_args_t *args, const char *cwd, char *const envp [],
         snprintf (err, err_size, "dependency listing failed (status %d)", status);
         goto done;
     }
-    FILE *file = fopen (depfile, "r");
-    if (!file) {
-        snprintf (err, err_size, "no dependency listing written");
-        goto done;
-    }
-    size_t cap = 64 * 1024, len = 0;
-    text = (char *) zmalloc (cap);
-    while (true) {
-        if (len + 1 >= cap) {
-            if (cap >= INPUTS_LISTING_MAX) {
-                free (text);
-                text = NULL;
-                snprintf (err, err_size, "dependency listing too large");
-                break;
-            }
-            text = (char *) realloc (text, cap *= 2);
-        }
-        size_t got = fread (text + len, 1, cap - len - 1, file);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    if (text)
-        text [len] = 0;
-    fclose (file);
+    text = s_read_text (depfile, INPUTS_LISTING_MAX);
+    if (!text)
+        snprintf (err, err_size, "no dependency listing written, or too large");
+    if (text && search_p)
+        *search_p = s_read_text (errfile, INPUTS_LISTING_MAX);
 done:
     free (argv);
     unlink (depfile);
+    if (*errfile)
+        unlink (errfile);
     return text;
+}
+
+zlist_t *
+inputs_parse_search (const char *text)
+{
+    zlist_t *dirs = zlist_new ();
+    zlist_autofree (dirs);
+    bool in_list = false, saw_end = false;
+    const char *line = text;
+    while (line && *line) {
+        const char *end = strchr (line, '\n');
+        size_t len = end ? (size_t) (end - line) : strlen (line);
+        char *copy = strndup (line, len);
+        static const char nonexistent [] = "ignoring nonexistent directory \"";
+        if (strncmp (copy, nonexistent, sizeof nonexistent - 1) == 0) {
+            char *name = copy + sizeof nonexistent - 1;
+            char *quote = strrchr (name, '"');
+            if (quote && quote > name) {
+                *quote = 0;
+                zlist_append (dirs, name);
+            }
+        }
+        else
+        if (strstr (copy, "search starts here:") && copy [0] == '#')
+            in_list = true;
+        else
+        if (streq (copy, "End of search list.")) {
+            in_list = false;
+            saw_end = true;
+        }
+        else
+        if (in_list && copy [0] == ' ') {
+            char *name = copy + 1;
+            char *mark = strstr (name, " (framework directory)");
+            if (mark)
+                *mark = 0;
+            if (*name)
+                zlist_append (dirs, name);
+        }
+        free (copy);
+        line = end ? end + 1 : NULL;
+    }
+    if (!saw_end)
+        zlist_purge (dirs);
+    return dirs;
 }
 
 //  `path` made absolute against `cwd` by plain joining: ".." is left for
@@ -540,19 +603,102 @@ s_add_output_dir (s_manifest_t *m, const char *cwd, const char *file, hash_cache
     return s_add_path (m, path, true, hashes, err, err_size);
 }
 
-int
-inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [],
-                 hash_cache_t *hashes, job_spec_t *job, char *err, size_t err_size)
+//  What a listing depends on besides file contents: the compiler binary
+//  (path and stamp), the working directory, the listing's arguments and
+//  the environment the preprocessor reads.
+static void
+s_listing_key (const char *program, const compile_args_t *args, const char *cwd,
+               char *const envp [], uint8_t key [LISTING_KEY_SIZE])
 {
-    char *text = s_run_listing (args, cwd, envp, err, err_size);
-    if (!text)
-        return -1;
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, LISTING_KEY_SIZE);
+    static const char tag [] = "meshcc listing 1";
+    crypto_generichash_update (&state, (const uint8_t *) tag, sizeof tag);
+    crypto_generichash_update (&state, (const uint8_t *) program, strlen (program) + 1);
+    struct stat st;
+    memset (&st, 0, sizeof st);
+    if (stat (program, &st) == 0) {
+        int64_t fields [] = { (int64_t) st.st_size, (int64_t) st.st_ino, (int64_t) st.st_dev,
+                              (int64_t) st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                              (int64_t) st.st_ctim.tv_sec, st.st_ctim.tv_nsec };
+        crypto_generichash_update (&state, (const uint8_t *) fields, sizeof fields);
+    }
+    crypto_generichash_update (&state, (const uint8_t *) cwd, strlen (cwd) + 1);
+    char **argv = s_listing_argv (args, "", false);
+    for (int i = 0; argv [i]; i++)
+        crypto_generichash_update (&state, (const uint8_t *) argv [i], strlen (argv [i]) + 1);
+    free (argv);
+    crypto_generichash_update (&state, (const uint8_t *) "", 1);
+    for (size_t i = 0; envp && envp [i]; i++)
+        if (s_env_relevant (envp [i]) || strncmp (envp [i], "GCC_EXEC_PREFIX=", 16) == 0
+        ||  strncmp (envp [i], "COMPILER_PATH=", 14) == 0)
+            crypto_generichash_update (&state, (const uint8_t *) envp [i], strlen (envp [i]) + 1);
+    crypto_generichash_final (&state, key, LISTING_KEY_SIZE);
+}
+
+static int64_t
+s_realtime_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+//  The paths the compile reads, as the compiler prints them: from the
+//  listing cache, or from a listing run now (and kept for next time).
+static zlist_t *
+s_dependencies (const compile_args_t *args, const char *cwd, char *const envp [],
+                listing_cache_t *listings, bool *reused_p, char *err, size_t err_size)
+{
+    char program [JOB_MAX_PATH];
+    const char *path_var = s_env_get (envp, "PATH");
+    if (!path_var)
+        path_var = getenv ("PATH");
+    if (inputs_which (args->argv [0], path_var, program, sizeof (program))) {
+        snprintf (err, err_size, "compiler %s not found", args->argv [0]);
+        return NULL;
+    }
+    uint8_t key [LISTING_KEY_SIZE];
+    if (listings) {
+        s_listing_key (program, args, cwd, envp, key);
+        zlist_t *deps = listing_cache_lookup (listings, key);
+        if (deps) {
+            *reused_p = true;
+            return deps;
+        }
+    }
+    int64_t started = s_realtime_ns ();
+    char *search = NULL;
+    char *text = s_run_listing (program, args, cwd, envp, listings ? &search : NULL,
+                                err, err_size);
+    if (!text) {
+        free (search);
+        return NULL;
+    }
     zlist_t *deps = inputs_parse_rule (text);
     free (text);
-    if (!deps) {
+    if (!deps)
         snprintf (err, err_size, "dependency listing is not a make rule");
-        return -1;
+    if (deps && listings && search) {
+        zlist_t *dirs = inputs_parse_search (search);
+        listing_cache_store (listings, key, cwd, deps, dirs, started);
+        zlist_destroy (&dirs);
     }
+    free (search);
+    return deps;
+}
+
+int
+inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [],
+                 hash_cache_t *hashes, listing_cache_t *listings, job_spec_t *job,
+                 bool *reused_p, char *err, size_t err_size)
+{
+    bool reused = false;
+    zlist_t *deps = s_dependencies (args, cwd, envp, listings, &reused, err, err_size);
+    if (reused_p)
+        *reused_p = reused;
+    if (!deps)
+        return -1;
     s_manifest_t m = { .seen = zhashx_new () };
     int rc = 0;
     //  Directories first: cwd, include dirs, output dirs.

@@ -60,6 +60,7 @@ typedef struct {
     uint64_t blobs_received, blob_bytes_received;
     uint64_t hash_hits, hash_misses;           //  inputs already in / new to the blob store
     uint64_t hash_cache_hits, hash_cache_misses;   //  hash cache lookups of listings
+    uint64_t listings_reused;                       //  no -M run (listing_cache)
     uint64_t unknown_job;           //  job messages for ids we do not hold
     //  µs sums and counts for the means
     uint64_t listing_us, listing_n;

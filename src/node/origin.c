@@ -76,6 +76,7 @@ struct _origin_t {
     zlist_t  *connecting;           //  origin_job_t waiting for their link
     zhashx_t *peers;                //  id hex -> origin_peer_t
     int       connect_timer;        //  zloop timer id, or -1
+    listing_cache_t *listings;      //  shared by the worker threads
 };
 
 struct _origin_job_t {
@@ -99,6 +100,7 @@ struct _origin_job_t {
     fallback_reason_t error_reason;
     uint64_t  hits, misses;         //  inputs already in / new to the blob store
     uint64_t  hash_hits, hash_misses;   //  hash cache lookups of the listing
+    bool      listing_reused;       //  from the listing cache, no -M run
     //  Placement
     origin_peer_t *peer;            //  the peer holding it now, or NULL
     uint8_t   excluded [PLACEMENT_MAX_TRIES][MESHCC_ID_SIZE];
@@ -329,7 +331,9 @@ s_prepare_fn (worker_ctx_t *ctx, void *arg)
     char err [512] = "";
     uint64_t hits_before, misses_before, hits_after, misses_after;
     hash_cache_counts (hashes, &hits_before, &misses_before);
-    int listing_rc = inputs_manifest (job->args, job->cwd, job->envp, hashes, spec, err, sizeof err);
+    int listing_rc = inputs_manifest (job->args, job->cwd, job->envp, hashes,
+                                      job->origin->listings, spec, &job->listing_reused,
+                                      err, sizeof err);
     hash_cache_counts (hashes, &hits_after, &misses_after);
     job->hash_hits = hits_after - hits_before;
     job->hash_misses = misses_after - misses_before;
@@ -416,6 +420,8 @@ s_prepare_done (void *arg, bool cancelled)
     node_t *node = job->origin->node;
     node->stats.listing_us += job->listing_us;
     node->stats.listing_n++;
+    if (job->listing_reused)
+        node->stats.listings_reused++;
     node->stats.hashing_us += job->hashing_us;
     node->stats.hashing_n++;
     node->stats.hash_hits += job->hits;
@@ -1311,6 +1317,13 @@ origin_stats (origin_t *self, zhash_t *record)
     s_set (record, "hash_cache_hits", "%llu", (unsigned long long) stats->hash_cache_hits);
     s_set (record, "hash_cache_misses", "%llu", (unsigned long long) stats->hash_cache_misses);
     s_set (record, "dropped_unknown_job", "%llu", (unsigned long long) stats->unknown_job);
+    //  Listings reused from the listing cache (no -M run), and the cache.
+    listing_cache_counts_t listings;
+    listing_cache_counts (self->listings, &listings);
+    s_set (record, "listings_reused", "%llu", (unsigned long long) stats->listings_reused);
+    s_set (record, "listing_cache_entries", "%zu", listings.entries);
+    s_set (record, "listing_cache_stale", "%llu", (unsigned long long) listings.stale);
+    s_set (record, "listing_cache_not_kept", "%llu", (unsigned long long) listings.not_kept);
     s_set_mean (record, "listing", stats->listing_us, stats->listing_n);
     s_set_mean (record, "hashing", stats->hashing_us, stats->hashing_n);
     s_set_mean (record, "transfer", stats->transfer_us, stats->transfer_n);
@@ -1353,6 +1366,7 @@ origin_new (node_t *node)
     self->peers = zhashx_new ();
     zhashx_set_destructor (self->peers, s_peer_destroy);
     self->connect_timer = -1;
+    self->listings = listing_cache_new (LISTING_CACHE_BYTES, LISTING_RACY_MS);
     return self;
 }
 
@@ -1383,6 +1397,7 @@ origin_destroy (origin_t **self_p)
     zlist_destroy (&self->queue);
     zlist_destroy (&self->connecting);
     zhashx_destroy (&self->peers);
+    listing_cache_destroy (&self->listings);
     free (self);
     *self_p = NULL;
 }

@@ -187,7 +187,7 @@ s_make_job (char **argv, const char *leave_out)
     char **local_env = s_local_env (s_fx.proj);
     job->envp = inputs_relevant_env (local_env);
     char err [512] = "";
-    int rc = inputs_manifest (args, s_fx.proj, local_env, s_fx.hashes, job, err, sizeof (err));
+    int rc = inputs_manifest (args, s_fx.proj, local_env, s_fx.hashes, NULL, job, NULL, err, sizeof (err));
     if (rc)
         print_error ("inputs_manifest: %s\n", err);
     assert_int_equal (rc, 0);

@@ -1,0 +1,62 @@
+//  listing_cache: the origin's memory of dependency listings, so that a
+//  compile whose inputs have not changed since its last listing skips the
+//  `-M` run (ccache calls this "direct mode"). Keyed by the compile (the
+//  compiler binary, the working directory, the listing's arguments, the
+//  environment that steers the preprocessor); an entry holds the listed
+//  paths and is reused only while
+//    - every listed file has the same size, mtime, ctime, inode and
+//      device (a changed header may include different files), and
+//    - no file has appeared that would now be found before a listed one
+//      (a new header shadowing an old one, which ccache does not see):
+//      for every search directory (the compiler's own, from `-v`, and the
+//      directory of every listed file) and every name under which a file
+//      was found, the deepest existing directory on the way is stamped;
+//      when its stamp changed, each such name is looked up there again.
+//  Files stamped within `racy_ms` of the listing's start are not trusted
+//  (a write in progress may not show in mtime yet): such listings are not
+//  kept, and such directories are always looked into.
+//  Shared by the worker threads (one mutex), bounded in bytes, least
+//  recently used out first. Owns only its entries; never runs the compiler
+//  (inputs.c does) and never reads file contents.
+
+#ifndef MESHCC_LISTING_CACHE_H_INCLUDED
+#define MESHCC_LISTING_CACHE_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LISTING_KEY_SIZE 32
+
+typedef struct _listing_cache_t listing_cache_t;
+
+listing_cache_t *listing_cache_new (size_t max_bytes, int64_t racy_ms);
+void             listing_cache_destroy (listing_cache_t **self_p);
+
+//  The listing kept for `key`, if everything it depends on is unchanged:
+//  a new list of the paths as the compiler printed them (caller destroys).
+//  NULL when there is none or it is stale (a stale entry is dropped).
+zlist_t *listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE]);
+
+//  Keeps the listing `deps` (paths as printed, relative ones against
+//  `cwd`) of a compile whose search directories were `search_dirs` (as
+//  the compiler printed them, nonexistent ones included), listed from
+//  `started_ns` (CLOCK_REALTIME) on. Returns true if kept; false when a
+//  file is too new, missing, or the entry would not fit.
+bool listing_cache_store (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE],
+                          const char *cwd, zlist_t *deps, zlist_t *search_dirs,
+                          int64_t started_ns);
+
+typedef struct {
+    uint64_t hits;          //  reused
+    uint64_t misses;        //  no entry
+    uint64_t stale;         //  an entry whose files or directories changed
+    uint64_t not_kept;      //  listings not kept (too new, too big, ...)
+    size_t   entries, bytes;
+} listing_cache_counts_t;
+
+void listing_cache_counts (listing_cache_t *self, listing_cache_counts_t *counts);
+
+void listing_cache_test (bool verbose);
+
+#endif

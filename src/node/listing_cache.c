@@ -1,0 +1,654 @@
+//  listing_cache: reuse of dependency listings (see listing_cache.h).
+//
+//  Why the directory guards: the compiler finds `#include "a/b.h"` by
+//  trying DIR/a/b.h in each search directory in turn. A listing stays
+//  right while no such DIR/a/b.h appears in a directory tried before the
+//  one that answered. We do not know the order (quote or angle form,
+//  #include_next), so every search directory is treated as "before": for
+//  each (directory, name) pair, the deepest directory that exists on the
+//  way to DIR/a/ is stamped. Creating DIR/a/b.h, or DIR/a, changes that
+//  directory's stamp; only then are the names under it looked up one by
+//  one. So a build writing objects next to its sources costs a few
+//  lookups, not a new listing.
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include "meshcc/listing_cache.h"
+
+#define S_MAX_GUARDS 50000          //  bases x name directories kept per entry
+
+typedef struct {
+    int64_t  mtime_ns, ctime_ns;
+    uint64_t size, ino, dev;
+} s_stamp_t;
+
+typedef struct {
+    char     *path;
+    s_stamp_t stamp;
+} s_file_t;
+
+typedef struct {
+    uint32_t  base, dir;            //  indexes into bases and dirs
+    uint32_t  path;                 //  index into paths: the stamped directory
+    bool      always;               //  stamped inside the racy window
+    s_stamp_t stamp;
+} s_guard_t;
+
+typedef struct {
+    char    *name;                  //  a name a file was found under ("a/b.h")
+    uint32_t dir;                   //  index of its directory part ("a", or "")
+} s_name_t;
+
+typedef struct {
+    uint8_t    key [LISTING_KEY_SIZE];
+    zlist_t   *deps;                //  as printed
+    s_file_t  *files;
+    size_t     file_count;
+    zhashx_t  *listed;              //  absolute listed paths (a set)
+    zlist_t   *bases, *dirs, *paths;    //  strings, indexed through arrays below
+    char     **base_at, **dir_at, **path_at;
+    s_name_t  *names;
+    size_t     name_count;
+    s_guard_t *guards;
+    size_t     guard_count;
+    size_t     bytes;
+    uint64_t   used;
+} s_entry_t;
+
+struct _listing_cache_t {
+    pthread_mutex_t mutex;
+    zhashx_t *entries;              //  hex key -> s_entry_t
+    size_t    bytes, max_bytes;
+    int64_t   racy_ns;
+    uint64_t  clock;
+    listing_cache_counts_t counts;
+};
+
+static void
+s_entry_destroy (void **item)
+{
+    s_entry_t *entry = (s_entry_t *) *item;
+    if (!entry)
+        return;
+    zlist_destroy (&entry->deps);
+    for (size_t i = 0; i < entry->file_count; i++)
+        free (entry->files [i].path);
+    free (entry->files);
+    zhashx_destroy (&entry->listed);
+    zlist_destroy (&entry->bases);
+    zlist_destroy (&entry->dirs);
+    zlist_destroy (&entry->paths);
+    free (entry->base_at);
+    free (entry->dir_at);
+    free (entry->path_at);
+    for (size_t i = 0; i < entry->name_count; i++)
+        free (entry->names [i].name);
+    free (entry->names);
+    free (entry->guards);
+    free (entry);
+    *item = NULL;
+}
+
+listing_cache_t *
+listing_cache_new (size_t max_bytes, int64_t racy_ms)
+{
+    listing_cache_t *self = (listing_cache_t *) zmalloc (sizeof (listing_cache_t));
+    pthread_mutex_init (&self->mutex, NULL);
+    self->entries = zhashx_new ();
+    zhashx_set_destructor (self->entries, s_entry_destroy);
+    self->max_bytes = max_bytes;
+    self->racy_ns = racy_ms * 1000000;
+    return self;
+}
+
+void
+listing_cache_destroy (listing_cache_t **self_p)
+{
+    listing_cache_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->entries);
+    pthread_mutex_destroy (&self->mutex);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_key_hex (const uint8_t key [LISTING_KEY_SIZE], char hex [2 * LISTING_KEY_SIZE + 1])
+{
+    static const char digits [] = "0123456789abcdef";
+    for (int i = 0; i < LISTING_KEY_SIZE; i++) {
+        hex [2 * i] = digits [key [i] >> 4];
+        hex [2 * i + 1] = digits [key [i] & 15];
+    }
+    hex [2 * LISTING_KEY_SIZE] = 0;
+}
+
+static int
+s_stamp (const char *path, s_stamp_t *stamp)
+{
+    struct stat st;
+    if (stat (path, &st))
+        return -1;
+    stamp->mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    stamp->ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    stamp->size = (uint64_t) st.st_size;
+    stamp->ino = (uint64_t) st.st_ino;
+    stamp->dev = (uint64_t) st.st_dev;
+    return 0;
+}
+
+static bool
+s_stamp_equal (const s_stamp_t *a, const s_stamp_t *b)
+{
+    return a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns
+        && a->size == b->size && a->ino == b->ino && a->dev == b->dev;
+}
+
+static bool
+s_racy (const listing_cache_t *self, const s_stamp_t *stamp, int64_t started_ns)
+{
+    //  mtime only: tests (and tools like make's own) set it into the past
+    //  to say "old"; ctime still takes part in the comparison.
+    return stamp->mtime_ns >= started_ns - self->racy_ns;
+}
+
+//  `path` against `cwd`, by plain joining (the compiler does the same).
+static char *
+s_absolute (const char *cwd, const char *path)
+{
+    char *out = NULL;
+    if (path [0] == '/')
+        return strdup (path);
+    if (asprintf (&out, "%s/%s", cwd, path) < 0)
+        abort ();
+    return out;
+}
+
+//  Adds `string` to the set `index` (string -> position + 1) and the list
+//  `list` (autofree: both keep copies); returns its position.
+static uint32_t
+s_intern (zhashx_t *index, zlist_t *list, const char *string)
+{
+    uintptr_t at = (uintptr_t) zhashx_lookup (index, string);
+    if (at)
+        return (uint32_t) (at - 1);
+    zlist_append (list, (void *) string);
+    at = zlist_size (list);
+    zhashx_insert (index, string, (void *) at);
+    return (uint32_t) (at - 1);
+}
+
+static char **
+s_array (zlist_t *list)
+{
+    char **array = (char **) zmalloc ((zlist_size (list) + 1) * sizeof (char *));
+    size_t i = 0;
+    for (char *s = (char *) zlist_first (list); s; s = (char *) zlist_next (list))
+        array [i++] = s;
+    return array;
+}
+
+//  Is any name under guard `g` now present where it was not listed?
+static bool
+s_guard_shadowed (const s_entry_t *entry, const s_guard_t *g)
+{
+    const char *base = entry->base_at [g->base];
+    for (size_t i = 0; i < entry->name_count; i++) {
+        if (entry->names [i].dir != g->dir)
+            continue;
+        char candidate [PATH_MAX];
+        if ((size_t) snprintf (candidate, sizeof candidate, "%s/%s", base,
+                               entry->names [i].name) >= sizeof candidate)
+            return true;
+        if (zhashx_lookup (entry->listed, candidate))
+            continue;
+        struct stat st;
+        if (lstat (candidate, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+            return true;
+    }
+    return false;
+}
+
+static bool
+s_entry_fresh (const s_entry_t *entry)
+{
+    for (size_t i = 0; i < entry->file_count; i++) {
+        s_stamp_t now;
+        if (s_stamp (entry->files [i].path, &now) || !s_stamp_equal (&now, &entry->files [i].stamp))
+            return false;
+    }
+    //  Guards share stamped directories: stat each once.
+    bool *checked = (bool *) zmalloc (zlist_size (entry->paths) + 1);
+    bool *changed = (bool *) zmalloc (zlist_size (entry->paths) + 1);
+    bool fresh = true;
+    for (size_t i = 0; fresh && i < entry->guard_count; i++) {
+        const s_guard_t *g = &entry->guards [i];
+        if (!checked [g->path]) {
+            s_stamp_t now;
+            checked [g->path] = true;
+            changed [g->path] = s_stamp (entry->path_at [g->path], &now)
+                             || !s_stamp_equal (&now, &g->stamp);
+        }
+        if ((changed [g->path] || g->always) && s_guard_shadowed (entry, g))
+            fresh = false;
+    }
+    free (checked);
+    free (changed);
+    return fresh;
+}
+
+static zlist_t *
+s_copy (zlist_t *list)
+{
+    zlist_t *copy = zlist_new ();
+    zlist_autofree (copy);
+    for (char *s = (char *) zlist_first (list); s; s = (char *) zlist_next (list))
+        zlist_append (copy, s);
+    return copy;
+}
+
+zlist_t *
+listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE])
+{
+    char hex [2 * LISTING_KEY_SIZE + 1];
+    s_key_hex (key, hex);
+    zlist_t *deps = NULL;
+    pthread_mutex_lock (&self->mutex);
+    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, hex);
+    if (!entry)
+        self->counts.misses++;
+    else
+    if (!s_entry_fresh (entry)) {
+        self->counts.stale++;
+        self->bytes -= entry->bytes;
+        zhashx_delete (self->entries, hex);
+    }
+    else {
+        self->counts.hits++;
+        entry->used = ++self->clock;
+        deps = s_copy (entry->deps);
+    }
+    pthread_mutex_unlock (&self->mutex);
+    return deps;
+}
+
+//  Builds the entry outside the lock; NULL if it cannot be trusted.
+static s_entry_t *
+s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *search_dirs,
+               int64_t started_ns)
+{
+    s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
+    entry->deps = s_copy (deps);
+    entry->listed = zhashx_new ();
+    entry->bases = zlist_new ();
+    zlist_autofree (entry->bases);
+    entry->dirs = zlist_new ();
+    zlist_autofree (entry->dirs);
+    entry->paths = zlist_new ();
+    zlist_autofree (entry->paths);
+    zhashx_t *base_index = zhashx_new ();
+    zhashx_t *dir_index = zhashx_new ();
+    zhashx_t *path_index = zhashx_new ();
+    zhashx_t *name_index = zhashx_new ();
+    bool ok = true;
+    size_t bytes = sizeof (s_entry_t);
+
+    //  Listed files, stamped.
+    entry->files = (s_file_t *) zmalloc ((zlist_size (deps) + 1) * sizeof (s_file_t));
+    for (const char *dep = (const char *) zlist_first (deps); ok && dep;
+         dep = (const char *) zlist_next (deps)) {
+        char *path = s_absolute (cwd, dep);
+        if (zhashx_lookup (entry->listed, path)) {
+            free (path);
+            continue;
+        }
+        s_file_t *file = &entry->files [entry->file_count];
+        if (s_stamp (path, &file->stamp) || s_racy (self, &file->stamp, started_ns)) {
+            free (path);
+            ok = false;
+            break;
+        }
+        file->path = path;
+        entry->file_count++;
+        zhashx_insert (entry->listed, path, (void *) 1);
+        bytes += 2 * strlen (path) + strlen (dep) + sizeof (s_file_t) + 64;
+    }
+    //  Search directories: the compiler's, and every listed file's own.
+    for (const char *dir = (const char *) zlist_first (search_dirs); ok && dir;
+         dir = (const char *) zlist_next (search_dirs)) {
+        char *path = s_absolute (cwd, dir);
+        size_t len = strlen (path);
+        while (len > 1 && path [len - 1] == '/')
+            path [--len] = 0;
+        s_intern (base_index, entry->bases, path);
+        free (path);
+    }
+    for (size_t i = 0; ok && i < entry->file_count; i++) {
+        char *path = strdup (entry->files [i].path);
+        char *slash = strrchr (path, '/');
+        if (slash == path)
+            slash [1] = 0;
+        else
+            *slash = 0;
+        s_intern (base_index, entry->bases, path);
+        free (path);
+    }
+    //  Names: each listed path relative to each base above it.
+    entry->base_at = s_array (entry->bases);
+    size_t base_count = zlist_size (entry->bases);
+    size_t names_cap = 64;
+    entry->names = (s_name_t *) zmalloc (names_cap * sizeof (s_name_t));
+    for (size_t i = 0; ok && i < entry->file_count; i++) {
+        const char *path = entry->files [i].path;
+        for (size_t b = 0; b < base_count; b++) {
+            const char *base = entry->base_at [b];
+            size_t len = strlen (base);
+            if (streq (base, "/"))
+                len = 0;
+            else
+            if (strncmp (path, base, len) != 0)
+                continue;
+            if (path [len] != '/' || !path [len + 1])
+                continue;
+            const char *name = path + len + 1;
+            if (zhashx_lookup (name_index, name))
+                continue;
+            if (entry->name_count == names_cap) {
+                names_cap *= 2;
+                entry->names = (s_name_t *) realloc (entry->names, names_cap * sizeof (s_name_t));
+                if (!entry->names)
+                    abort ();
+            }
+            s_name_t *n = &entry->names [entry->name_count++];
+            n->name = strdup (name);
+            zhashx_insert (name_index, n->name, (void *) 1);
+            const char *last = strrchr (name, '/');
+            char *dir = last ? strndup (name, (size_t) (last - name)) : strdup ("");
+            n->dir = s_intern (dir_index, entry->dirs, dir);
+            free (dir);
+            bytes += 2 * strlen (name) + sizeof (s_name_t) + 32;
+        }
+    }
+    entry->dir_at = s_array (entry->dirs);
+    size_t dir_count = zlist_size (entry->dirs);
+    //  Guards: for each (base, name directory), the deepest existing
+    //  directory on the way, stamped (stat'ed once per distinct path).
+    if (ok && base_count * dir_count > S_MAX_GUARDS)
+        ok = false;
+    if (ok) {
+        entry->guards = (s_guard_t *) zmalloc ((base_count * dir_count + 1) * sizeof (s_guard_t));
+        zhashx_t *stamped = zhashx_new ();        //  path -> s_stamp_t copy
+        zhashx_set_destructor (stamped, NULL);
+        s_stamp_t *stamps = (s_stamp_t *) zmalloc ((base_count * dir_count + 1) * sizeof (s_stamp_t));
+        size_t stamp_count = 0;
+        for (size_t b = 0; b < base_count; b++)
+            for (size_t d = 0; d < dir_count; d++) {
+                char path [PATH_MAX];
+                const char *base = entry->base_at [b];
+                const char *dir = entry->dir_at [d];
+                if ((size_t) snprintf (path, sizeof path, "%s%s%s", streq (base, "/") ? "" : base,
+                                       *dir ? "/" : "", dir) >= sizeof path)
+                    continue;
+                if (!path [0])
+                    strcpy (path, "/");
+                s_stamp_t stamp;
+                s_stamp_t *known = NULL;
+                while (true) {
+                    known = (s_stamp_t *) zhashx_lookup (stamped, path);
+                    if (known || s_stamp (path, &stamp) == 0)
+                        break;
+                    char *slash = strrchr (path, '/');
+                    if (!slash || slash == path) {
+                        strcpy (path, "/");
+                        if (s_stamp (path, &stamp))
+                            ok = false;
+                        break;
+                    }
+                    *slash = 0;
+                }
+                if (!ok)
+                    break;
+                if (!known) {
+                    known = &stamps [stamp_count++];
+                    *known = stamp;
+                    zhashx_insert (stamped, path, known);
+                }
+                s_guard_t *g = &entry->guards [entry->guard_count++];
+                g->base = (uint32_t) b;
+                g->dir = (uint32_t) d;
+                g->stamp = *known;
+                g->always = s_racy (self, known, started_ns);
+                g->path = s_intern (path_index, entry->paths, path);
+            }
+        zhashx_destroy (&stamped);
+        free (stamps);
+        bytes += entry->guard_count * sizeof (s_guard_t);
+    }
+    entry->path_at = s_array (entry->paths);
+    for (char *s = (char *) zlist_first (entry->bases); s; s = (char *) zlist_next (entry->bases))
+        bytes += strlen (s) + 32;
+    for (char *s = (char *) zlist_first (entry->paths); s; s = (char *) zlist_next (entry->paths))
+        bytes += strlen (s) + 32;
+    entry->bytes = bytes;
+    zhashx_destroy (&base_index);
+    zhashx_destroy (&dir_index);
+    zhashx_destroy (&path_index);
+    zhashx_destroy (&name_index);
+    if (!ok) {
+        void *item = entry;
+        s_entry_destroy (&item);
+        return NULL;
+    }
+    return entry;
+}
+
+bool
+listing_cache_store (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE],
+                     const char *cwd, zlist_t *deps, zlist_t *search_dirs, int64_t started_ns)
+{
+    s_entry_t *entry = NULL;
+    if (deps && zlist_size (deps) > 0 && search_dirs && zlist_size (search_dirs) > 0)
+        entry = s_entry_build (self, cwd, deps, search_dirs, started_ns);
+    pthread_mutex_lock (&self->mutex);
+    if (!entry || entry->bytes > self->max_bytes) {
+        self->counts.not_kept++;
+        pthread_mutex_unlock (&self->mutex);
+        if (entry) {
+            void *item = entry;
+            s_entry_destroy (&item);
+        }
+        return false;
+    }
+    memcpy (entry->key, key, LISTING_KEY_SIZE);
+    char hex [2 * LISTING_KEY_SIZE + 1];
+    s_key_hex (key, hex);
+    s_entry_t *old = (s_entry_t *) zhashx_lookup (self->entries, hex);
+    if (old) {
+        self->bytes -= old->bytes;
+        zhashx_delete (self->entries, hex);
+    }
+    //  Least recently used out until it fits (a linear scan: eviction is
+    //  rare and the table holds at most a few thousand entries).
+    while (self->bytes + entry->bytes > self->max_bytes && zhashx_size (self->entries) > 0) {
+        s_entry_t *oldest = NULL;
+        for (s_entry_t *e = (s_entry_t *) zhashx_first (self->entries); e;
+             e = (s_entry_t *) zhashx_next (self->entries))
+            if (!oldest || e->used < oldest->used)
+                oldest = e;
+        char oldest_hex [2 * LISTING_KEY_SIZE + 1];
+        s_key_hex (oldest->key, oldest_hex);
+        self->bytes -= oldest->bytes;
+        zhashx_delete (self->entries, oldest_hex);
+    }
+    entry->used = ++self->clock;
+    zhashx_insert (self->entries, hex, entry);
+    self->bytes += entry->bytes;
+    pthread_mutex_unlock (&self->mutex);
+    return true;
+}
+
+void
+listing_cache_counts (listing_cache_t *self, listing_cache_counts_t *counts)
+{
+    pthread_mutex_lock (&self->mutex);
+    *counts = self->counts;
+    counts->entries = zhashx_size (self->entries);
+    counts->bytes = self->bytes;
+    pthread_mutex_unlock (&self->mutex);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test: the rules on a scratch tree, without a compiler (inputs.c's
+//  tests and test_node_listing run the real one).
+
+static void
+s_write (const char *path, const char *text)
+{
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+//  Sets mtime 10 s into the past: older than the racy window.
+static void
+s_backdate (const char *path)
+{
+    struct timespec times [2];
+    clock_gettime (CLOCK_REALTIME, &times [0]);
+    times [0].tv_sec -= 10;
+    times [1] = times [0];
+    assert (utimensat (AT_FDCWD, path, times, 0) == 0);
+}
+
+static int64_t
+s_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+listing_cache_test (bool verbose)
+{
+    if (verbose)
+        printf (" * listing_cache: ");
+    char root [] = "/tmp/meshcc-listing-test-XXXXXX";
+    assert (mkdtemp (root));
+    char src [256], inc [256], first [256], sub [256];
+    char source [PATH_MAX], header [PATH_MAX], path [PATH_MAX];
+    snprintf (src, sizeof src, "%s/src", root);
+    snprintf (inc, sizeof inc, "%s/inc", root);
+    snprintf (first, sizeof first, "%s/first", root);
+    snprintf (sub, sizeof sub, "%s/inc/sub", root);
+    snprintf (source, sizeof source, "%s/x.c", src);
+    snprintf (header, sizeof header, "%s/sub/h.h", inc);
+    assert (mkdir (src, 0755) == 0 && mkdir (inc, 0755) == 0 && mkdir (first, 0755) == 0);
+    assert (mkdir (sub, 0755) == 0);
+    s_write (source, "#include \"sub/h.h\"\n");
+    s_write (header, "int x;\n");
+    const char *old [] = { source, header, sub, src, inc, first, root, NULL };
+    for (int i = 0; old [i]; i++)
+        s_backdate (old [i]);
+
+    zlist_t *deps = zlist_new ();
+    zlist_append (deps, "x.c");
+    zlist_append (deps, header);
+    zlist_t *dirs = zlist_new ();
+    zlist_append (dirs, first);
+    zlist_append (dirs, inc);
+    uint8_t key [LISTING_KEY_SIZE] = { 1 };
+    listing_cache_t *cache = listing_cache_new (1 << 20, 2000);
+    assert (listing_cache_lookup (cache, key) == NULL);
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    zlist_t *got = listing_cache_lookup (cache, key);
+    assert (got && zlist_size (got) == 2 && streq ((char *) zlist_first (got), "x.c"));
+    zlist_destroy (&got);
+
+    //  An unrelated file in a search directory: looked into, still fresh.
+    snprintf (path, sizeof path, "%s/x.o", src);
+    s_write (path, "object");
+    got = listing_cache_lookup (cache, key);
+    assert (got);
+    zlist_destroy (&got);
+
+    //  A directory on the way to a shadowing header appears: still fresh
+    //  (no header yet); then the header appears: stale, and dropped.
+    snprintf (path, sizeof path, "%s/sub", first);
+    assert (mkdir (path, 0755) == 0);
+    got = listing_cache_lookup (cache, key);
+    assert (got);
+    zlist_destroy (&got);
+    snprintf (path, sizeof path, "%s/sub/h.h", first);
+    s_write (path, "int shadow;\n");
+    assert (listing_cache_lookup (cache, key) == NULL);
+    listing_cache_counts_t counts;
+    listing_cache_counts (cache, &counts);
+    assert (counts.hits == 3 && counts.stale == 1 && counts.misses == 1);
+    assert (counts.entries == 0 && counts.bytes == 0);
+    unlink (path);
+
+    //  Directories changed within the racy window are looked into every
+    //  time: a shadow next to the source (quote includes look there first).
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    snprintf (path, sizeof path, "%s/sub", src);
+    assert (mkdir (path, 0755) == 0);
+    snprintf (path, sizeof path, "%s/sub/h.h", src);
+    s_write (path, "int shadow;\n");
+    assert (listing_cache_lookup (cache, key) == NULL);
+    unlink (path);
+
+    //  A listed file changes: stale. A listed file too new: not kept.
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    s_write (header, "int x, y;\n");
+    assert (listing_cache_lookup (cache, key) == NULL);
+    assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    s_backdate (header);
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    //  A listed file removed: stale.
+    unlink (source);
+    assert (listing_cache_lookup (cache, key) == NULL);
+    listing_cache_counts (cache, &counts);
+    assert (counts.not_kept == 1 && counts.stale == 4);
+    listing_cache_destroy (&cache);
+
+    //  Bounded: an entry bigger than the whole cache is not kept; a full
+    //  cache drops its least recently used entry.
+    s_write (source, "#include \"sub/h.h\"\n");
+    s_backdate (source);
+    cache = listing_cache_new (1, 2000);
+    assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    listing_cache_destroy (&cache);
+    cache = listing_cache_new (1 << 20, 2000);
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    listing_cache_counts (cache, &counts);
+    size_t one = counts.bytes;
+    listing_cache_destroy (&cache);
+    cache = listing_cache_new (one * 2 + one / 2, 2000);
+    uint8_t key2 [LISTING_KEY_SIZE] = { 2 }, key3 [LISTING_KEY_SIZE] = { 3 };
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_store (cache, key2, src, deps, dirs, s_now_ns ()));
+    got = listing_cache_lookup (cache, key);       //  key is now the newer
+    assert (got);
+    zlist_destroy (&got);
+    assert (listing_cache_store (cache, key3, src, deps, dirs, s_now_ns ()));
+    listing_cache_counts (cache, &counts);
+    assert (counts.entries == 2 && counts.bytes <= one * 2 + one / 2);
+    got = listing_cache_lookup (cache, key2);
+    assert (got == NULL);
+    got = listing_cache_lookup (cache, key);
+    assert (got);
+    zlist_destroy (&got);
+    listing_cache_destroy (&cache);
+
+    zlist_destroy (&deps);
+    zlist_destroy (&dirs);
+    char command [PATH_MAX + 16];
+    snprintf (command, sizeof command, "rm -rf '%s'", root);
+    assert (system (command) == 0);
+    if (verbose)
+        printf ("OK\n");
+}
