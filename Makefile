@@ -5,7 +5,7 @@
 
 PREFIX   ?= /usr/local
 BUILD    ?= build
-PKGS     := libczmq libzmq libsodium sqlite3 libzstd
+PKGS     := libczmq libzmq libsodium sqlite3 libzstd libarchive
 CC       ?= gcc
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
