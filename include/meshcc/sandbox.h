@@ -1,12 +1,14 @@
-//  sandbox: runs one program under bubblewrap with a given directory as
-//  "/", a list of host paths bound read-only at the same place, no
+//  sandbox: runs one program under bubblewrap with a given directory as a
+//  read-only "/" (only the directories named writable are, and a private
+//  /tmp), a list of host paths bound read-only at the same place, no
 //  network, fresh pid/ipc/uts/cgroup (and user, where possible)
 //  namespaces, no capabilities, --die-with-parent, resource limits set
 //  before bwrap is executed (so every process inside inherits them) and a
 //  wall-clock kill; stdout and stderr captured up to a bound. Also the
 //  plain capturing spawn that compiler probes use. Owns processes and
 //  pipes only: it never decides what goes into the root (the executor
-//  does) and never reads job values.
+//  does; it only adds the empty mount points bubblewrap needs) and never
+//  reads job values.
 
 #ifndef MESHCC_SANDBOX_H_INCLUDED
 #define MESHCC_SANDBOX_H_INCLUDED
@@ -24,9 +26,14 @@ typedef struct {
 } sandbox_limits_t;
 
 typedef struct {
-    const char *root;               //  host directory bound read-write at "/"
+    const char *root;               //  host directory bound READ-ONLY at "/"
     const char *const *ro_binds;    //  NULL-terminated host paths bound read-only
                                     //  at the same path (files or dirs)
+    const char *const *rw_dirs;     //  NULL-terminated directories inside the
+                                    //  root (absolute, no symlink on the way)
+                                    //  bound writable: the outputs' directories
+    bool        private_tmp;        //  a fresh tmpfs at /tmp; what the root has
+                                    //  in /tmp is bound back read-only
     const char *cwd;                //  working directory inside
     char *const *envp;              //  the whole environment inside
 } sandbox_spec_t;

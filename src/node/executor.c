@@ -850,11 +850,15 @@ s_make_dir_in_root (const char *root, const char *cwd, const char *path, char **
     return s_mkdir_p (host, 0755);
 }
 
-//  Builds the root's content. Returns NULL or a failure reason.
+//  Builds the root's content. Returns NULL or a failure reason. The
+//  outputs' directories, resolved in the root, go into rw_dirs (at most 3,
+//  NULL-terminated, caller frees): the sandbox makes only those writable,
+//  so every input below one is a private copy, never a hard link shared
+//  with the blob store (a compiler could chmod and write it there).
 static const char *
 s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *args,
               const char *root, char **binds, char **links, const s_use_t *use,
-              char *why, size_t why_size)
+              char *rw_dirs [4], char *why, size_t why_size)
 {
     char host [JOB_MAX_PATH * 2];
     snprintf (host, sizeof (host), "%s/tmp", root);
@@ -968,6 +972,28 @@ s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *arg
             snprintf (why, why_size, "cannot create the directory of %.300s", outputs [i]);
             return why;
         }
+        *strrchr (resolved, '/') = 0;
+        if (!*resolved || s_under_any (resolved, binds)) {
+            snprintf (why, why_size, "output %.300s is outside the job root", outputs [i]);
+            return why;
+        }
+        bool known = false;
+        size_t count = 0;
+        for (; rw_dirs [count]; count++)
+            known |= streq (rw_dirs [count], resolved);
+        if (!known)
+            rw_dirs [count] = strdup (resolved);
+    }
+    //  Private copies of the inputs the writable directories expose.
+    for (size_t i = 0; i < job->entry_count; i++) {
+        const manifest_entry_t *e = &job->entries [i];
+        if (use [i] != S_USE || e->kind != MANIFEST_FILE || !s_under_any (e->path, rw_dirs))
+            continue;
+        if (s_in_root (root, e->path, host, sizeof (host)) || unlink (host)
+        ||  blob_store_materialize (self->store, e->hash, host, (e->mode & 0777) | 0600)) {
+            snprintf (why, why_size, "cannot copy input %.300s", e->path);
+            return why;
+        }
     }
     return NULL;
 }
@@ -1054,6 +1080,7 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
     s_use_t *use = NULL;
     char job_dir [JOB_MAX_PATH] = "";
     char root [JOB_MAX_PATH + 8] = "";
+    char *rw_dirs [4] = { NULL, NULL, NULL, NULL };
     bool pinned = false;
 
     //  (a) the same compiler
@@ -1135,7 +1162,7 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
         job_result_fail (result, "cannot create the job root: %s", strerror (errno));
         goto done;
     }
-    if (s_build_root (self, job, args, root, binds, links, use, why, sizeof (why))) {
+    if (s_build_root (self, job, args, root, binds, links, use, rw_dirs, why, sizeof (why))) {
         job_result_fail (result, "%s", why);
         goto done;
     }
@@ -1157,6 +1184,8 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
     sandbox_spec_t spec = {
         .root = root,
         .ro_binds = (const char *const *) binds,
+        .rw_dirs = (const char *const *) rw_dirs,
+        .private_tmp = true,
         .cwd = job->cwd,
         .envp = envp
     };
@@ -1244,6 +1273,8 @@ done:
     executor_strings_free (&binds);
     executor_strings_free (&links);
     executor_strings_free (&envp);
+    for (size_t i = 0; rw_dirs [i]; i++)
+        free (rw_dirs [i]);
     free (input_dirs);
     free (use);
     compile_args_destroy (&args);

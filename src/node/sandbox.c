@@ -9,6 +9,7 @@
 //  pipes open and we would never see end-of-file).
 
 #include <czmq.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include "meshcc/sandbox.h"
 
 #define SANDBOX_OUTPUT_DEFAULT  (16 * 1024 * 1024)
+#define SANDBOX_PATH_MAX        8192
 
 typedef struct {
     uint8_t *data;
@@ -238,63 +240,185 @@ sandbox_bwrap (void)
 #define S_BWRAP_FLAGS "--die-with-parent", "--unshare-all", "--new-session", \
                       "--cap-drop", "ALL"
 
+//  Makes `path` (inside the root, absolute) exist in the root as a
+//  directory, or as an empty file when `file`: bubblewrap cannot create
+//  mount points in a root it has already bound read-only. Refuses (-1,
+//  ELOOP) a symlink anywhere on the way: the host would follow it, and an
+//  absolute target leads out of the root. With `create` false it only
+//  checks that the path exists without symlinks.
+static int
+s_mount_point (const char *root, const char *path, bool file, bool create)
+{
+    char host [SANDBOX_PATH_MAX];
+    if ((size_t) snprintf (host, sizeof host, "%s%s", root, path) >= sizeof host)
+        return -1;
+    size_t root_len = strlen (root);
+    struct stat st;
+    for (char *p = host + root_len + 1; ; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char saved = *p;
+        *p = 0;
+        bool last = saved == 0;
+        if (lstat (host, &st) == 0) {
+            if (S_ISLNK (st.st_mode)) {
+                errno = ELOOP;
+                return -1;
+            }
+        }
+        else
+        if (!create)
+            return -1;
+        else
+        if (last && file) {
+            int fd = open (host, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+            if (fd < 0)
+                return -1;
+            close (fd);
+        }
+        else
+        if (mkdir (host, 0755))
+            return -1;
+        *p = saved;
+        if (last)
+            return 0;
+    }
+}
+
+//  The argument list grows as it is built.
+typedef struct {
+    const char **argv;
+    size_t count, cap;
+    zlist_t *strings;               //  owned copies made for it
+} s_args_t;
+
+static void
+s_arg (s_args_t *a, const char *arg)
+{
+    if (a->count + 1 >= a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->argv = (const char **) realloc (a->argv, a->cap * sizeof (char *));
+        if (!a->argv)
+            abort ();
+    }
+    a->argv [a->count++] = arg;
+    a->argv [a->count] = NULL;
+}
+
+static const char *
+s_own (s_args_t *a, char *string)
+{
+    zlist_append (a->strings, string);
+    return string;
+}
+
 int
 sandbox_run (const sandbox_spec_t *spec, char *const argv [],
              const sandbox_limits_t *limits, sandbox_result_t *result,
              char *err, size_t err_size)
 {
+    memset (result, 0, sizeof (*result));
     const char *bwrap = sandbox_bwrap ();
     if (!bwrap) {
-        memset (result, 0, sizeof (*result));
         snprintf (err, err_size, "bubblewrap (bwrap) is not installed");
         return -1;
     }
-    size_t binds = 0, envs = 0, args = 0;
-    while (spec->ro_binds && spec->ro_binds [binds])
-        binds++;
-    while (spec->envp && spec->envp [envs])
-        envs++;
-    while (argv [args])
-        args++;
-    const char *head [] = { bwrap, S_BWRAP_FLAGS, "--bind", spec->root, "/" };
-    size_t head_count = sizeof (head) / sizeof (head [0]);
-    size_t total = head_count + binds * 3 + 4 + 2 + 1 + envs * 3 + 1 + args + 1;
-    const char **full = (const char **) zmalloc (total * sizeof (char *));
-    char **env_names = (char **) zmalloc ((envs + 1) * sizeof (char *));
-    size_t n = 0;
-    for (size_t i = 0; i < head_count; i++)
-        full [n++] = head [i];
-    for (size_t i = 0; i < binds; i++) {
-        full [n++] = "--ro-bind";
-        full [n++] = spec->ro_binds [i];
-        full [n++] = spec->ro_binds [i];
+    s_args_t a = { .strings = zlist_new () };
+    zlist_autofree (a.strings);
+    const char *head [] = { bwrap, S_BWRAP_FLAGS, "--ro-bind", spec->root, "/" };
+    for (size_t i = 0; i < sizeof (head) / sizeof (head [0]); i++)
+        s_arg (&a, head [i]);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && spec->ro_binds && spec->ro_binds [i]; i++) {
+        struct stat st;
+        const char *path = spec->ro_binds [i];
+        if (stat (path, &st))
+            continue;
+        rc = s_mount_point (spec->root, path, !S_ISDIR (st.st_mode), true);
+        s_arg (&a, "--ro-bind");
+        s_arg (&a, path);
+        s_arg (&a, path);
     }
-    full [n++] = "--proc";
-    full [n++] = "/proc";
-    full [n++] = "--dev";
-    full [n++] = "/dev";
-    full [n++] = "--chdir";
-    full [n++] = spec->cwd ? spec->cwd : "/";
-    full [n++] = "--clearenv";
-    for (size_t i = 0; i < envs; i++) {
+    //  A private /tmp: a fresh tmpfs, with whatever the root holds there
+    //  (inputs of a project under /tmp) bound back read-only.
+    if (rc == 0 && spec->private_tmp) {
+        rc = s_mount_point (spec->root, "/tmp", false, true);
+        s_arg (&a, "--tmpfs");
+        s_arg (&a, "/tmp");
+        char tmp [SANDBOX_PATH_MAX];
+        snprintf (tmp, sizeof tmp, "%s/tmp", spec->root);
+        DIR *dir = opendir (tmp);
+        struct dirent *entry;
+        while (rc == 0 && dir && (entry = readdir (dir))) {
+            if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
+                continue;
+            char *inside = NULL, *host = NULL;
+            if (asprintf (&inside, "/tmp/%s", entry->d_name) < 0
+            ||  asprintf (&host, "%s/tmp/%s", spec->root, entry->d_name) < 0)
+                abort ();
+            struct stat st;
+            if (lstat (host, &st) == 0 && S_ISLNK (st.st_mode)) {
+                char target [SANDBOX_PATH_MAX];
+                ssize_t len = readlink (host, target, sizeof target - 1);
+                if (len > 0) {
+                    target [len] = 0;
+                    s_arg (&a, "--symlink");
+                    s_arg (&a, s_own (&a, strdup (target)));
+                    s_arg (&a, s_own (&a, inside));
+                }
+                else
+                    free (inside);
+                free (host);
+                continue;
+            }
+            s_arg (&a, "--ro-bind");
+            s_arg (&a, s_own (&a, host));
+            s_arg (&a, s_own (&a, inside));
+        }
+        if (dir)
+            closedir (dir);
+    }
+    //  The writable directories, last: they may lie below any of the above.
+    for (size_t i = 0; rc == 0 && spec->rw_dirs && spec->rw_dirs [i]; i++) {
+        char *host = NULL;
+        if (asprintf (&host, "%s%s", spec->root, spec->rw_dirs [i]) < 0)
+            abort ();
+        rc = s_mount_point (spec->root, spec->rw_dirs [i], false, false);
+        s_arg (&a, "--bind");
+        s_arg (&a, s_own (&a, host));
+        s_arg (&a, spec->rw_dirs [i]);
+    }
+    if (rc == 0)
+        rc = s_mount_point (spec->root, "/proc", false, true)
+          || s_mount_point (spec->root, "/dev", false, true);
+    if (rc) {
+        snprintf (err, err_size, "cannot create mount points in the job root: %s", strerror (errno));
+        free (a.argv);
+        zlist_destroy (&a.strings);
+        return -1;
+    }
+    s_arg (&a, "--proc");
+    s_arg (&a, "/proc");
+    s_arg (&a, "--dev");
+    s_arg (&a, "/dev");
+    s_arg (&a, "--chdir");
+    s_arg (&a, spec->cwd ? spec->cwd : "/");
+    s_arg (&a, "--clearenv");
+    for (size_t i = 0; spec->envp && spec->envp [i]; i++) {
         const char *eq = strchr (spec->envp [i], '=');
         if (!eq)
             continue;
-        env_names [i] = strndup (spec->envp [i], (size_t) (eq - spec->envp [i]));
-        full [n++] = "--setenv";
-        full [n++] = env_names [i];
-        full [n++] = eq + 1;
+        s_arg (&a, "--setenv");
+        s_arg (&a, s_own (&a, strndup (spec->envp [i], (size_t) (eq - spec->envp [i]))));
+        s_arg (&a, eq + 1);
     }
-    full [n++] = "--";
-    for (size_t i = 0; i < args; i++)
-        full [n++] = argv [i];
-    full [n] = NULL;
+    s_arg (&a, "--");
+    for (size_t i = 0; argv [i]; i++)
+        s_arg (&a, argv [i]);
     char *bwrap_env [] = { "PATH=" INPUTS_SANDBOX_PATH, NULL };
-    int rc = s_spawn ((char *const *) full, bwrap_env, NULL, limits, result, err, err_size);
-    for (size_t i = 0; i < envs; i++)
-        free (env_names [i]);
-    free (env_names);
-    free (full);
+    rc = s_spawn ((char *const *) a.argv, bwrap_env, NULL, limits, result, err, err_size);
+    free (a.argv);
+    zlist_destroy (&a.strings);
     return rc;
 }
 

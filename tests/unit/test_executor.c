@@ -836,6 +836,7 @@ test_refuse_manifest (void **state)
 typedef struct {
     char root [256];
     const char *binds [8];
+    char store_file [300];          //  stands for a blob store file
 } sbx_t;
 
 static void
@@ -859,6 +860,20 @@ s_sandbox_root (sbx_t *s)
     char tmp [512];
     snprintf (tmp, sizeof (tmp), "%s/tmp", s->root);
     mkdir (tmp, 01777);
+    //  /out is the one writable directory; /src/in.h a read-only input,
+    //  a hard link of a "store" file outside the root.
+    snprintf (tmp, sizeof (tmp), "%s/out", s->root);
+    assert_int_equal (mkdir (tmp, 0755), 0);
+    snprintf (tmp, sizeof (tmp), "%s/src", s->root);
+    assert_int_equal (mkdir (tmp, 0755), 0);
+    snprintf (s->store_file, sizeof (s->store_file), "%s.store", s->root);
+    FILE *file = fopen (s->store_file, "w");
+    assert_non_null (file);
+    fputs ("#define X 1\n", file);
+    fclose (file);
+    assert_int_equal (chmod (s->store_file, 0444), 0);
+    snprintf (tmp, sizeof (tmp), "%s/src/in.h", s->root);
+    assert_int_equal (link (s->store_file, tmp), 0);
     s->binds [0] = "/usr";
     s->binds [1] = "/etc/ld.so.cache";
     s->binds [2] = NULL;
@@ -869,7 +884,9 @@ s_sh (sbx_t *s, const char *script, const sandbox_limits_t *limits, sandbox_resu
 {
     char *argv [] = { "/bin/sh", "-c", (char *) script, NULL };
     char *envp [] = { "PATH=/usr/bin:/bin", NULL };
-    sandbox_spec_t spec = { .root = s->root, .ro_binds = s->binds, .cwd = "/", .envp = envp };
+    const char *rw [] = { "/out", NULL };
+    sandbox_spec_t spec = { .root = s->root, .ro_binds = s->binds, .rw_dirs = rw,
+                            .private_tmp = true, .cwd = "/", .envp = envp };
     sandbox_limits_t none = { .wall_ms = 10000 };
     char err [256];
     assert_int_equal (sandbox_run (&spec, argv, limits ? limits : &none, run, err, sizeof (err)), 0);
@@ -925,19 +942,39 @@ test_sandbox_isolation (void **state)
     assert_int_equal (run.out_size, 0);
     sandbox_result_clear (&run);
 
-    //  No writes outside the root: /usr is read-only; /tmp and / are the
-    //  root's own
-    s_sh (&s, "touch /usr/bin/meshcc-evil 2>/dev/null && echo wrote;"
-              "echo x > /tmp/meshcc-sbx-marker; echo y > /meshcc-top; id -u", NULL, &run);
+    //  Writes only where allowed: /usr and / are read-only, /tmp is a
+    //  private tmpfs (in neither the host's /tmp nor the root), /out is the
+    //  root's own; an input (a hard link of a store file) cannot be
+    //  chmod'ed or written, so the store is never changed from inside.
+    s_sh (&s, "touch /usr/bin/meshcc-evil 2>/dev/null && echo wrote-usr;"
+              "echo y > /meshcc-top 2>/dev/null && echo wrote-top;"
+              "chmod u+w /src/in.h 2>/dev/null && echo chmod-input;"
+              "echo evil >> /src/in.h 2>/dev/null && echo wrote-input;"
+              "echo x > /tmp/meshcc-sbx-marker && cat /tmp/meshcc-sbx-marker;"
+              "echo z > /out/o && echo wrote-out; id -u", NULL, &run);
     assert_int_equal (run.status, 0);
-    assert_null (memmem (run.out, run.out_size, "wrote", 5));
+    if (run.out_size)
+        print_message ("sandbox said: %.*s\n", (int) run.out_size, (char *) run.out);
+    assert_null (memmem (run.out, run.out_size, "wrote-usr", 9));
+    assert_null (memmem (run.out, run.out_size, "wrote-top", 9));
+    assert_null (memmem (run.out, run.out_size, "chmod-input", 11));
+    assert_null (memmem (run.out, run.out_size, "wrote-input", 11));
+    assert_non_null (memmem (run.out, run.out_size, "x\nwrote-out", 11));
     sandbox_result_clear (&run);
     assert_int_equal (access ("/usr/bin/meshcc-evil", F_OK), -1);
     assert_int_equal (access ("/tmp/meshcc-sbx-marker", F_OK), -1);
     assert_int_equal (access ("/meshcc-top", F_OK), -1);
     char path [512];
     snprintf (path, sizeof (path), "%s/tmp/meshcc-sbx-marker", s.root);
+    assert_int_equal (access (path, F_OK), -1);
+    snprintf (path, sizeof (path), "%s/meshcc-top", s.root);
+    assert_int_equal (access (path, F_OK), -1);
+    snprintf (path, sizeof (path), "%s/out/o", s.root);
     assert_int_equal (access (path, F_OK), 0);
+    struct stat st;
+    assert_int_equal (stat (s.store_file, &st), 0);
+    assert_int_equal (st.st_mode & 07777, 0444);
+    assert_int_equal (st.st_size, 12);
 
     //  No capabilities: cannot remount the read-only binds
     s_sh (&s, "mount -o remount,rw /usr 2>/dev/null && echo remounted; "
@@ -982,9 +1019,9 @@ test_sandbox_limits (void **state)
 
     //  File size: a write beyond RLIMIT_FSIZE fails
     sandbox_limits_t fsize = { .file_bytes = 4096, .wall_ms = 10000 };
-    s_sh (&s, "head -c 100000 /dev/zero > /tmp/big; echo $?", &fsize, &run);
+    s_sh (&s, "head -c 100000 /dev/zero > /out/big; echo $?", &fsize, &run);
     char path [512];
-    snprintf (path, sizeof (path), "%s/tmp/big", s.root);
+    snprintf (path, sizeof (path), "%s/out/big", s.root);
     struct stat st;
     assert_int_equal (stat (path, &st), 0);
     assert_true (st.st_size <= 4096);
