@@ -312,6 +312,16 @@ s_own (s_args_t *a, char *string)
     return string;
 }
 
+static void
+s_args_free (s_args_t *a)
+{
+    char *string;
+    while ((string = (char *) zlist_pop (a->strings)))
+        free (string);
+    zlist_destroy (&a->strings);
+    free (a->argv);
+}
+
 int
 sandbox_run (const sandbox_spec_t *spec, char *const argv [],
              const sandbox_limits_t *limits, sandbox_result_t *result,
@@ -324,7 +334,6 @@ sandbox_run (const sandbox_spec_t *spec, char *const argv [],
         return -1;
     }
     s_args_t a = { .strings = zlist_new () };
-    zlist_autofree (a.strings);
     const char *head [] = { bwrap, S_BWRAP_FLAGS, "--ro-bind", spec->root, "/" };
     for (size_t i = 0; i < sizeof (head) / sizeof (head [0]); i++)
         s_arg (&a, head [i]);
@@ -393,8 +402,7 @@ sandbox_run (const sandbox_spec_t *spec, char *const argv [],
           || s_mount_point (spec->root, "/dev", false, true);
     if (rc) {
         snprintf (err, err_size, "cannot create mount points in the job root: %s", strerror (errno));
-        free (a.argv);
-        zlist_destroy (&a.strings);
+        s_args_free (&a);
         return -1;
     }
     s_arg (&a, "--proc");
@@ -417,8 +425,7 @@ sandbox_run (const sandbox_spec_t *spec, char *const argv [],
         s_arg (&a, argv [i]);
     char *bwrap_env [] = { "PATH=" INPUTS_SANDBOX_PATH, NULL };
     rc = s_spawn ((char *const *) a.argv, bwrap_env, NULL, limits, result, err, err_size);
-    free (a.argv);
-    zlist_destroy (&a.strings);
+    s_args_free (&a);
     return rc;
 }
 
