@@ -43,12 +43,18 @@ void executor_wait_idle (executor_t *self);
 bool executor_available (executor_t *self, const char **why);
 
 //  Hashes of the manifest's files absent from the store, as a new array
-//  (caller frees) of *count_p entries.
-uint8_t (*executor_missing (executor_t *self, const job_spec_t *job, size_t *count_p)) [BLOB_HASH_SIZE];
+//  (caller frees) of *count_p entries. `tree` as for executor_run.
+uint8_t (*executor_missing (executor_t *self, const job_spec_t *job, const char *tree,
+                            size_t *count_p)) [BLOB_HASH_SIZE];
 
 //  Runs the job: fills `result` (never NULL). Failures of the mesh side go
-//  into result->failure; a compiler error is a normal result.
-void executor_run (executor_t *self, const job_spec_t *job, job_result_t *result);
+//  into result->failure; a compiler error is a normal result. With `tree`
+//  (an unpacked toolchain, issue 4) the compiler and its libraries come
+//  from it, hard-linked into the job root, and this machine's own compiler
+//  is neither needed nor used; without, this machine's compiler must be
+//  identical to the job's and its directories are bound read-only.
+void executor_run (executor_t *self, const job_spec_t *job, const char *tree,
+                   job_result_t *result);
 
 //  This machine's identity of the compiler `path` (resolved through PATH
 //  when it has no slash). Returns 0 or -1. Cached by (path, size, mtime,

@@ -139,6 +139,10 @@ const peer_state_t *gossip_self (gossip_t *self);
 void gossip_set_load (gossip_t *self, uint32_t slots, uint32_t running, uint32_t queued,
                       uint32_t load_milli, uint32_t speed);
 
+//  Sets the summary of the toolchains we hold (toolchains.c: 8-byte hash
+//  prefixes, at most MESHCC_TOOLCHAIN_SUMMARY_MAX bytes); published with
+//  the next heartbeat.
+void gossip_set_toolchains (gossip_t *self, const uint8_t *summary, size_t size);
 //  Seeds (from --join, or remembered peers) are contacted every round
 //  until a member is known, then every seed_retry_ms. A hint (a discovery
 //  beacon) is contacted once, at the next tick, unless a live member

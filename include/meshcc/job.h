@@ -44,6 +44,11 @@ typedef struct {
     char    *cwd;
     char   **envp;                  //  NULL-terminated "NAME=value", relevant ones only
     compiler_identity_t compiler;
+    //  The compiler packaged as a toolchain (issue 4), when the origin has
+    //  one: a peer without an identical compiler runs the job with it.
+    bool     has_toolchain;
+    uint8_t  toolchain [BLOB_HASH_SIZE];    //  BLAKE2b-256 of the archive
+    uint64_t toolchain_size;                //  archive bytes
     size_t   entry_count;
     manifest_entry_t *entries;
 } job_spec_t;

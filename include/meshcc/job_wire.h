@@ -16,6 +16,8 @@
 //              u32 envc (<= JOB_MAX_ENV), envc × str32
 //              compiler identity: str16 path (< 1024), str16 version
 //              (< 128), str16 target (< 128), hash[32]
+//              u8 toolchain (0 or 1); 1: hash[32] of the toolchain archive,
+//              u64 its size (> 0)
 //              u32 entries (<= JOB_MAX_ENTRIES), each: u8 kind ('f' 'l'
 //              'd'), str16 path (1..JOB_MAX_PATH), u32 mode (<= 07777);
 //              'f': hash[32] u64 size; 'l': str16 target

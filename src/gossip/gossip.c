@@ -128,6 +128,9 @@ struct _gossip_t {
     //  Load set by gossip_set_load, published with the next heartbeat so a
     //  given (incarnation, version) always names one content.
     bool             load_pending;
+    uint8_t          toolchains [MESHCC_TOOLCHAIN_SUMMARY_MAX];
+    uint16_t         toolchains_size;
+    bool             toolchains_pending;
     uint32_t         load [5];
     candidate_t     *candidates;
     size_t           candidate_capacity;
@@ -622,6 +625,17 @@ gossip_set_load (gossip_t *self, uint32_t slots, uint32_t running, uint32_t queu
     self->load_pending = true;
 }
 
+void
+gossip_set_toolchains (gossip_t *self, const uint8_t *summary, size_t size)
+{
+    if (size > MESHCC_TOOLCHAIN_SUMMARY_MAX)
+        size = MESHCC_TOOLCHAIN_SUMMARY_MAX;
+    if (size)
+        memcpy (self->toolchains, summary, size);
+    self->toolchains_size = (uint16_t) size;
+    self->toolchains_pending = true;
+}
+
 static void
 s_endpoint_add (gossip_t *self, endpoint_t *list, size_t *count, size_t max,
                 const char *endpoint)
@@ -824,6 +838,11 @@ gossip_tick (gossip_t *self, int64_t now_ms,
         state.load_milli = self->load [3];
         state.speed = self->load [4];
         self->load_pending = false;
+    }
+    if (self->toolchains_pending) {
+        memcpy (state.toolchains, self->toolchains, self->toolchains_size);
+        state.toolchains_size = self->toolchains_size;
+        self->toolchains_pending = false;
     }
     s_store_state (self, 0, &state);
     self->members [0].pub.last_seen_ms = now_ms;

@@ -41,6 +41,14 @@ typedef struct {
     char **symlinks;                //  NULL-terminated path, target, path, target...
 } s_toolchain_t;
 
+//  An unpacked toolchain (issue 4): its files and symlinks, as paths
+//  inside the sandbox ("/usr/bin/x86_64-linux-gnu-gcc-12"), walked once.
+typedef struct {
+    char  *tree;                    //  the host directory it was unpacked in
+    char **files;                   //  NULL-terminated
+    char **symlinks;                //  path, target, path, target..., NULL
+} s_tree_t;
+
 struct _executor_t {
     blob_store_t *store;
     char *work_dir;
@@ -50,6 +58,8 @@ struct _executor_t {
     pthread_mutex_t mutex;          //  guards toolchains and the reaper state
     s_toolchain_t toolchains [EXECUTOR_TOOLCHAIN_CACHE];
     size_t toolchain_count, toolchain_next;
+    s_tree_t trees [EXECUTOR_TOOLCHAIN_CACHE];     //  unpacked toolchains walked
+    size_t tree_count, tree_next;
     //  The reaper removes finished job roots off the job's critical path:
     //  unlinking a few hundred hard links costs 10-100 ms on a loaded
     //  ext4, as much as the compile of a small file.
@@ -439,6 +449,131 @@ s_toolchain_get (executor_t *self, const compiler_identity_t *identity,
     pthread_mutex_unlock (&self->mutex);
 }
 
+static void
+s_strings_push (zlistx_t *list, const char *a, const char *b)
+{
+    zlistx_add_end (list, strdup (a));
+    if (b)
+        zlistx_add_end (list, strdup (b));
+}
+
+static char **
+s_strings_from (zlistx_t *list)
+{
+    char **strings = (char **) zmalloc ((zlistx_size (list) + 1) * sizeof (char *));
+    size_t n = 0;
+    for (char *item = (char *) zlistx_first (list); item; item = (char *) zlistx_next (list))
+        strings [n++] = item;
+    return strings;
+}
+
+//  Walks `host` (inside = its path in the sandbox) without following
+//  symlinks. Returns 0 or -1.
+static int
+s_tree_walk (const char *host, const char *inside, zlistx_t *files, zlistx_t *links, int depth)
+{
+    if (depth > 64)
+        return -1;
+    DIR *dir = opendir (host);
+    if (!dir)
+        return -1;
+    int rc = 0;
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir (dir))) {
+        if (streq (entry->d_name, ".") || streq (entry->d_name, ".."))
+            continue;
+        char child [JOB_MAX_PATH], child_inside [JOB_MAX_PATH];
+        if ((size_t) snprintf (child, sizeof child, "%s/%s", host, entry->d_name) >= sizeof child
+        ||  (size_t) snprintf (child_inside, sizeof child_inside, "%s/%s",
+                               streq (inside, "/") ? "" : inside, entry->d_name)
+            >= sizeof child_inside) {
+            rc = -1;
+            break;
+        }
+        struct stat st;
+        if (lstat (child, &st)) {
+            rc = -1;
+            break;
+        }
+        if (S_ISDIR (st.st_mode))
+            rc = s_tree_walk (child, child_inside, files, links, depth + 1);
+        else
+        if (S_ISREG (st.st_mode))
+            s_strings_push (files, child_inside, NULL);
+        else
+        if (S_ISLNK (st.st_mode)) {
+            char target [JOB_MAX_PATH];
+            ssize_t len = readlink (child, target, sizeof target - 1);
+            if (len <= 0) {
+                rc = -1;
+                break;
+            }
+            target [len] = 0;
+            s_strings_push (links, child_inside, target);
+        }
+    }
+    closedir (dir);
+    return rc;
+}
+
+//  Copies of the file and symlink lists of the unpacked toolchain `tree`,
+//  walked once. Returns 0 or -1.
+static int
+s_tree_get (executor_t *self, const char *tree, char ***files_p, char ***symlinks_p)
+{
+    pthread_mutex_lock (&self->mutex);
+    for (size_t i = 0; i < self->tree_count; i++) {
+        s_tree_t *t = &self->trees [i];
+        if (streq (t->tree, tree)) {
+            *files_p = s_strings_copy (t->files);
+            *symlinks_p = s_strings_copy (t->symlinks);
+            pthread_mutex_unlock (&self->mutex);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock (&self->mutex);
+    zlistx_t *files = zlistx_new (), *links = zlistx_new ();
+    int rc = s_tree_walk (tree, "/", files, links, 0);
+    s_tree_t fresh = {
+        .tree = strdup (tree), .files = s_strings_from (files), .symlinks = s_strings_from (links)
+    };
+    zlistx_destroy (&files);        //  strings now owned by the arrays
+    zlistx_destroy (&links);
+    if (rc) {
+        free (fresh.tree);
+        executor_strings_free (&fresh.files);
+        executor_strings_free (&fresh.symlinks);
+        return -1;
+    }
+    *files_p = s_strings_copy (fresh.files);
+    *symlinks_p = s_strings_copy (fresh.symlinks);
+    pthread_mutex_lock (&self->mutex);
+    s_tree_t *slot = &self->trees [self->tree_next];
+    if (self->tree_count == EXECUTOR_TOOLCHAIN_CACHE) {
+        free (slot->tree);
+        executor_strings_free (&slot->files);
+        executor_strings_free (&slot->symlinks);
+    }
+    else
+        self->tree_count++;
+    *slot = fresh;
+    self->tree_next = (self->tree_next + 1) % EXECUTOR_TOOLCHAIN_CACHE;
+    pthread_mutex_unlock (&self->mutex);
+    return 0;
+}
+
+//  The binds (paths whose inputs come from the toolchain) and symlinks of
+//  a job's toolchain: the unpacked `tree` when given, else this machine's
+//  own compiler if identical. Returns 0 or -1.
+static int
+s_job_toolchain (executor_t *self, const job_spec_t *job, const char *tree,
+                 char ***binds_p, char ***symlinks_p)
+{
+    if (tree)
+        return s_tree_get (self, tree, binds_p, symlinks_p);
+    return executor_toolchain (self, &job->compiler, binds_p, symlinks_p);
+}
+
 int
 executor_toolchain (executor_t *self, const compiler_identity_t *identity,
                     char ***binds_p, char ***symlinks_p)
@@ -787,10 +922,11 @@ s_plan (const job_spec_t *job, char **binds, char **links, s_use_t *use,
 // ---------------------------------------------------------------------
 //  Missing blobs
 
-uint8_t (*executor_missing (executor_t *self, const job_spec_t *job, size_t *count_p)) [BLOB_HASH_SIZE]
+uint8_t (*executor_missing (executor_t *self, const job_spec_t *job, const char *tree,
+                            size_t *count_p)) [BLOB_HASH_SIZE]
 {
     char **binds = NULL, **links = NULL;
-    executor_toolchain (self, &job->compiler, &binds, &links);
+    s_job_toolchain (self, job, tree, &binds, &links);
     uint8_t (*missing) [BLOB_HASH_SIZE] = NULL;
     size_t count = 0, cap = 0;
     zhashx_t *seen = zhashx_new ();
@@ -1069,8 +1205,66 @@ s_limit_message (const uint8_t *err, size_t size)
     return NULL;
 }
 
+//  argv[0] of `job`, looked up as the sandbox will (INPUTS_SANDBOX_PATH,
+//  symlinks followed inside the tree), must be the job's compiler path, a
+//  regular file of the tree. Returns 0, or -1 with why set.
+static int
+s_tree_compiler (const char *tree, const job_spec_t *job, char *why, size_t why_size)
+{
+    const char *argv0 = job->argv [0];
+    if (strchr (argv0, '/') && argv0 [0] != '/') {
+        snprintf (why, why_size, "%.300s is not a compiler path", argv0);
+        return -1;
+    }
+    const char *dirs [] = { "/usr/bin", "/bin", NULL };
+    for (int i = 0; argv0 [0] == '/' ? i < 1 : dirs [i] != NULL; i++) {
+        char candidate [JOB_MAX_PATH], resolved [JOB_MAX_PATH], host [JOB_MAX_PATH * 2];
+        if (argv0 [0] == '/')
+            snprintf (candidate, sizeof candidate, "%s", argv0);
+        else
+            snprintf (candidate, sizeof candidate, "%s/%s", dirs [i], argv0);
+        struct stat st;
+        if (inputs_resolve (tree, candidate, NULL, NULL, resolved, sizeof resolved)
+        ||  (size_t) snprintf (host, sizeof host, "%s%s", tree, resolved) >= sizeof host
+        ||  lstat (host, &st) || !S_ISREG (st.st_mode))
+            continue;
+        if (streq (resolved, job->compiler.path))
+            return 0;
+        break;
+    }
+    snprintf (why, why_size, "%.300s is not the toolchain's compiler %.300s",
+              argv0, job->compiler.path);
+    return -1;
+}
+
+//  Hard-links every file of the unpacked toolchain into the root (the
+//  same file system: both live in the node's directory). The root is
+//  bound read-only, so the sandbox can neither chmod nor write them.
+static int
+s_link_tree (const char *tree, char **files, const char *root, char *why, size_t why_size)
+{
+    for (size_t i = 0; files && files [i]; i++) {
+        char from [JOB_MAX_PATH * 2], to [JOB_MAX_PATH * 2];
+        if (s_in_root (tree, files [i], from, sizeof from)
+        ||  s_in_root (root, files [i], to, sizeof to)) {
+            snprintf (why, why_size, "toolchain path too long: %.300s", files [i]);
+            return -1;
+        }
+        char *slash = strrchr (to, '/');
+        *slash = 0;
+        int rc = s_mkdir_p (to, 0755);
+        *slash = '/';
+        if (rc || (link (from, to) && errno != EEXIST)) {
+            snprintf (why, why_size, "cannot place toolchain file %.300s: %s",
+                      files [i], strerror (errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void
-executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
+executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_result_t *result)
 {
     uint64_t started = s_now_us ();
     char why [JOB_MAX_REASON];
@@ -1081,6 +1275,7 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
     char job_dir [JOB_MAX_PATH] = "";
     char root [JOB_MAX_PATH + 8] = "";
     char *rw_dirs [4] = { NULL, NULL, NULL, NULL };
+    char **tree_files = NULL, **host_binds = NULL;
     bool pinned = false;
 
     //  (a) the same compiler
@@ -1089,24 +1284,35 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
         goto done;
     }
     compiler_identity_t ours;
-    if (compiler_identity_get (job->compiler.path, &ours)) {
-        job_result_fail (result, "compiler identity mismatch: no compiler %.300s here",
-                         job->compiler.path);
-        goto done;
+    memset (&ours, 0, sizeof ours);
+    if (tree) {
+        //  The toolchain's compiler: argv[0] must reach the job's compiler
+        //  path inside it, as it will in the sandbox.
+        if (s_tree_compiler (tree, job, why, sizeof why)) {
+            job_result_fail (result, "refused: %s", why);
+            goto done;
+        }
     }
-    if (!compiler_identity_equal (&job->compiler, &ours)) {
-        compiler_identity_diff (&job->compiler, &ours, why, sizeof (why));
-        job_result_fail (result, "compiler identity mismatch: %s", why);
-        goto done;
-    }
-    //  argv[0] must reach exactly that compiler in the sandbox
-    char found [JOB_MAX_PATH], real [PATH_MAX];
-    if ((strchr (job->argv [0], '/') && job->argv [0][0] != '/')
-    ||  inputs_which (job->argv [0], INPUTS_SANDBOX_PATH, found, sizeof (found))
-    ||  !realpath (found, real) || !streq (real, ours.path)) {
-        job_result_fail (result, "refused: %.300s is not the compiler %.300s",
-                         job->argv [0], ours.path);
-        goto done;
+    else {
+        if (compiler_identity_get (job->compiler.path, &ours)) {
+            job_result_fail (result, "compiler identity mismatch: no compiler %.300s here",
+                             job->compiler.path);
+            goto done;
+        }
+        if (!compiler_identity_equal (&job->compiler, &ours)) {
+            compiler_identity_diff (&job->compiler, &ours, why, sizeof (why));
+            job_result_fail (result, "compiler identity mismatch: %s", why);
+            goto done;
+        }
+        //  argv[0] must reach exactly that compiler in the sandbox
+        char found [JOB_MAX_PATH], real [PATH_MAX];
+        if ((strchr (job->argv [0], '/') && job->argv [0][0] != '/')
+        ||  inputs_which (job->argv [0], INPUTS_SANDBOX_PATH, found, sizeof (found))
+        ||  !realpath (found, real) || !streq (real, ours.path)) {
+            job_result_fail (result, "refused: %.300s is not the compiler %.300s",
+                             job->argv [0], ours.path);
+            goto done;
+        }
     }
     const char *bad = s_check_path (job->cwd);
     if (bad) {
@@ -1128,7 +1334,32 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
         goto done;
     }
     //  (c) manifest
-    s_toolchain_get (self, &ours, &binds, &links);
+    if (tree) {
+        if (s_tree_get (self, tree, &tree_files, &links)) {
+            job_result_fail (result, "unavailable: cannot read the toolchain in %.300s", tree);
+            goto done;
+        }
+        //  Inputs at a toolchain file's path are the toolchain's (the same
+        //  compiler's own headers); locales come from this machine.
+        size_t count = 0;
+        while (tree_files [count])
+            count++;
+        binds = (char **) zmalloc ((count + 3) * sizeof (char *));
+        host_binds = (char **) zmalloc (3 * sizeof (char *));
+        size_t n = 0, h = 0;
+        for (size_t i = 0; i < count; i++)
+            binds [n++] = strdup (tree_files [i]);
+        static const char *locales [] = { "/usr/lib/locale", "/usr/share/locale", NULL };
+        for (const char **l = locales; *l; l++) {
+            struct stat st;
+            if (stat (*l, &st) == 0 && S_ISDIR (st.st_mode)) {
+                binds [n++] = strdup (*l);
+                host_binds [h++] = strdup (*l);
+            }
+        }
+    }
+    else
+        s_toolchain_get (self, &ours, &binds, &links);
     use = (s_use_t *) zmalloc ((job->entry_count + 1) * sizeof (s_use_t));
     if (s_plan (job, binds, links, use, why, sizeof (why))) {
         job_result_fail (result, "refused: %s", why);
@@ -1162,7 +1393,8 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
         job_result_fail (result, "cannot create the job root: %s", strerror (errno));
         goto done;
     }
-    if (s_build_root (self, job, args, root, binds, links, use, rw_dirs, why, sizeof (why))) {
+    if (s_build_root (self, job, args, root, binds, links, use, rw_dirs, why, sizeof (why))
+    ||  (tree && s_link_tree (tree, tree_files, root, why, sizeof (why)))) {
         job_result_fail (result, "%s", why);
         goto done;
     }
@@ -1183,7 +1415,7 @@ executor_run (executor_t *self, const job_spec_t *job, job_result_t *result)
         abort ();
     sandbox_spec_t spec = {
         .root = root,
-        .ro_binds = (const char *const *) binds,
+        .ro_binds = (const char *const *) (tree ? host_binds : binds),
         .rw_dirs = (const char *const *) rw_dirs,
         .private_tmp = true,
         .cwd = job->cwd,
@@ -1273,6 +1505,8 @@ done:
     executor_strings_free (&binds);
     executor_strings_free (&links);
     executor_strings_free (&envp);
+    executor_strings_free (&tree_files);
+    executor_strings_free (&host_binds);
     for (size_t i = 0; rw_dirs [i]; i++)
         free (rw_dirs [i]);
     free (input_dirs);

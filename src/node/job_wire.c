@@ -245,6 +245,11 @@ s_encode_payload (writer_t *writer, const job_msg_t *msg)
             s_put_str16 (writer, spec->compiler.version);
             s_put_str16 (writer, spec->compiler.target);
             s_put_bytes (writer, spec->compiler.hash, IDENTITY_HASH_SIZE);
+            s_put_uint (writer, spec->has_toolchain ? 1 : 0, 1);
+            if (spec->has_toolchain) {
+                s_put_bytes (writer, spec->toolchain, BLOB_HASH_SIZE);
+                s_put_uint (writer, spec->toolchain_size, 8);
+            }
             s_put_uint (writer, spec->entry_count, 4);
             for (size_t i = 0; i < spec->entry_count; i++) {
                 const manifest_entry_t *entry = &spec->entries [i];
@@ -487,6 +492,16 @@ s_get_spec (wire_reader_t *reader, job_msg_t *msg)
     s_get_fixed (reader, spec->compiler.version, sizeof spec->compiler.version);
     s_get_fixed (reader, spec->compiler.target, sizeof spec->compiler.target);
     wire_reader_bytes (reader, spec->compiler.hash, IDENTITY_HASH_SIZE);
+    uint8_t has_toolchain = (uint8_t) wire_reader_uint (reader, 1);
+    if (has_toolchain > 1 && reader->error == WIRE_OK)
+        reader->error = WIRE_MALFORMED;
+    if (has_toolchain) {
+        spec->has_toolchain = true;
+        wire_reader_bytes (reader, spec->toolchain, BLOB_HASH_SIZE);
+        spec->toolchain_size = wire_reader_uint (reader, 8);
+        if (spec->toolchain_size == 0 && reader->error == WIRE_OK)
+            reader->error = WIRE_MALFORMED;
+    }
     size_t entries = s_get_count (reader, JOB_MAX_ENTRIES, ENTRY_MIN);
     if (reader->error != WIRE_OK || entries == 0)
         return;

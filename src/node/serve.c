@@ -32,6 +32,7 @@ struct _serve_job_t {
     zlist_t  *incoming;             //  job_msg_t with blobs to store (JOB, BLOBS)
     job_msg_t *storing;             //  the one the worker is storing now
     bool      identity_checked;
+    char     *tree;                 //  the unpacked toolchain it runs with, or NULL
     bool      in_worker;
     bool      need_sent;
     bool      last_received;        //  BLOBS with "last" arrived
@@ -55,6 +56,7 @@ s_job_free (serve_job_t **job_p)
         return;
     zframe_destroy (&job->routing_id);
     job_spec_destroy (&job->spec);
+    free (job->tree);
     job_msg_t *msg;
     while ((msg = (job_msg_t *) zlist_pop (job->incoming)))
         job_msg_destroy (&msg);
@@ -188,14 +190,14 @@ s_serve_fn (worker_ctx_t *ctx, void *arg)
         job_msg_destroy (&job->storing);
     }
     free (job->missing);
-    job->missing = executor_missing (executor, job->spec, &job->missing_count);
+    job->missing = executor_missing (executor, job->spec, job->tree, &job->missing_count);
     if (job->missing_count && !job->last_received && job->missing_count <= JOB_MAX_ENTRIES)
         return;                     //  NEED, or wait for more BLOBS
     job_result_t *result = job_result_new ();
     if (job->missing_count)
         job_result_fail (result, "missing input (%zu blobs)", job->missing_count);
     else
-        executor_run (executor, job->spec, result);
+        executor_run (executor, job->spec, job->tree, result);
     s_encode_result (job, result);
     job_result_destroy (&result);
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include "meshcc/compile_args.h"
 #include "meshcc/executor.h"
+#include "meshcc/toolchain.h"
 #include "meshcc/hash_cache.h"
 #include "meshcc/inputs.h"
 #include "meshcc/limits.h"
@@ -541,6 +542,8 @@ test_manifest (void **state)
 // ---------------------------------------------------------------------
 //  The executor: identical results
 
+static const char *s_tree;         //  the unpacked toolchain to run with, or NULL
+
 static void
 s_identical (char **argv, const char *obj, const char *dep, int expect_status)
 {
@@ -549,11 +552,11 @@ s_identical (char **argv, const char *obj, const char *dep, int expect_status)
     assert_int_equal (local.status, expect_status);
     job_spec_t *job = s_make_job (argv, NULL);
     size_t missing_count = 99;
-    free (executor_missing (s_fx.executor, job, &missing_count));
+    free (executor_missing (s_fx.executor, job, s_tree, &missing_count));
     assert_int_equal (missing_count, 0);
     job_result_t *result = job_result_new ();
     uint64_t t0 = s_now_us ();
-    executor_run (s_fx.executor, job, result);
+    executor_run (s_fx.executor, job, s_tree, result);
     uint64_t remote_us = s_now_us () - t0;
     if (result->failure)
         print_error ("failure: %s\n", result->failure);
@@ -627,6 +630,34 @@ test_identical_c (void **state)
     executor_strings_free (&links);
 }
 
+//  The same compile with gcc from its packaged toolchain (issue 4): the
+//  sandbox then binds nothing of this machine's compiler (only locales),
+//  and the outputs are still byte-identical.
+static void
+test_identical_tree (void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_SANDBOX ();
+    char dir [300], tree [400], err [512];
+    snprintf (dir, sizeof dir, "%s/toolchain", s_fx.dir);
+    toolchain_info_t info;
+    if (toolchain_package ("/usr/bin/gcc", dir, &info, err, sizeof err))
+        fail_msg ("packaging gcc: %s", err);
+    snprintf (tree, sizeof tree, "%s/unpacked-%s", s_fx.dir, info.hex);
+    if (toolchain_unpack (info.archive, info.hash, tree, err, sizeof err))
+        fail_msg ("unpacking: %s", err);
+    s_tree = tree;
+    char *argv [] = { "gcc", "-g", "-O2", "-Ilink", "-Iempty", "-c", "-Wmissing-include-dirs",
+                      "src/foo.c", "-o", "obj/foo.o", "-MD", "-MF", "obj/foo.d", "-Wall", NULL };
+    s_identical (argv, "obj/foo.o", "obj/foo.d", 0);
+    //  A compile error: the same stderr (UTF-8 quotes: the locale is
+    //  this machine's) and status as the host compiler's
+    char *broken [] = { "gcc", "-g", "-O2", "-Ilink", "-Wall", "-MD", "-c",
+                        "src/broken.c", "-o", "obj/broken.o", NULL };
+    s_identical (broken, "obj/broken.o", "obj/broken.d", 1);
+    s_tree = NULL;
+}
+
 static void
 test_identical_cxx (void **state)
 {
@@ -682,7 +713,7 @@ static char *
 s_run_failure (job_spec_t *job)
 {
     job_result_t *result = job_result_new ();
-    executor_run (s_fx.executor, job, result);
+    executor_run (s_fx.executor, job, NULL, result);
     char *failure = result->failure ? strdup (result->failure) : NULL;
     job_result_destroy (&result);
     return failure;
@@ -752,7 +783,7 @@ test_missing_blob (void **state)
     const manifest_entry_t *e = s_entry (job, path);
     assert_non_null (e);
     size_t count = 0;
-    uint8_t (*missing) [BLOB_HASH_SIZE] = executor_missing (s_fx.executor, job, &count);
+    uint8_t (*missing) [BLOB_HASH_SIZE] = executor_missing (s_fx.executor, job, NULL, &count);
     assert_int_equal (count, 1);
     assert_memory_equal (missing [0], e->hash, BLOB_HASH_SIZE);
     free (missing);
@@ -1068,7 +1099,7 @@ test_cost (void **state)
         free (local.err); free (local.obj); free (local.dep);
         job_result_t *result = job_result_new ();
         uint64_t t0 = s_now_us ();
-        executor_run (s_fx.executor, job, result);
+        executor_run (s_fx.executor, job, NULL, result);
         remote [i] = s_now_us () - t0;
         setup [i] = result->setup_us;
         assert_null (result->failure);
@@ -1104,6 +1135,7 @@ main (void)
         cmocka_unit_test (test_identical_c),
         cmocka_unit_test (test_identical_cxx),
         cmocka_unit_test (test_identical_clang),
+        cmocka_unit_test (test_identical_tree),
         cmocka_unit_test (test_identical_error),
         cmocka_unit_test (test_refuse_plugin),
         cmocka_unit_test (test_refuse_identity),

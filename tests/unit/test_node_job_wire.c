@@ -64,6 +64,9 @@ s_job (size_t entries, size_t blobs, size_t blob_size)
     strcpy (spec->compiler.version, "12.2.0");
     strcpy (spec->compiler.target, "x86_64-linux-gnu");
     memset (spec->compiler.hash, 0xC0, BLOB_HASH_SIZE);
+    spec->has_toolchain = entries % 2 == 1;
+    memset (spec->toolchain, 0x7C, BLOB_HASH_SIZE);
+    spec->toolchain_size = 27137316;
     spec->entry_count = entries;
     spec->entries = (manifest_entry_t *) calloc (entries + 1, sizeof (manifest_entry_t));
     for (size_t i = 0; i < entries; i++) {
@@ -160,6 +163,9 @@ test_job_round_trip (void **state)
     assert_string_equal (b->envp [1], "LANG=C1");
     assert_null (b->envp [2]);
     assert_memory_equal (&a->compiler, &b->compiler, sizeof a->compiler);
+    assert_true (b->has_toolchain);             //  7 entries: with a toolchain
+    assert_memory_equal (a->toolchain, b->toolchain, BLOB_HASH_SIZE);
+    assert_true (b->toolchain_size == 27137316);
     assert_int_equal (b->entry_count, 7);
     for (size_t i = 0; i < 7; i++) {
         assert_string_equal (a->entries [i].path, b->entries [i].path);
