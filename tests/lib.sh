@@ -35,7 +35,7 @@ FAIL=0
 declare -a PIDS=()              # every process we started, for cleanup
 declare -a CLEANUP_HOOKS=()     # extra teardown commands (netns, ...)
 declare -a NODES=()             # node names, in start order
-declare -A NODE_DIR NODE_PID NODE_ARGS NODE_NS
+declare -A NODE_DIR NODE_PID NODE_ARGS NODE_NS NODE_WRAP
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/meshcc-$TEST_NAME.XXXXXX") || {
     echo "not ok - cannot create a temp directory"; exit 1; }
@@ -169,7 +169,8 @@ alloc_port () {
 
 # start_node NAME ARGS...: starts `meshccd --foreground --dir $T/NAME
 # --name NAME ARGS...` in the background (in network namespace
-# NODE_NS[NAME] if set), stdout and stderr to $T/NAME.out.
+# NODE_NS[NAME] if set, through the prefix NODE_WRAP[NAME] if set), stdout
+# and stderr to $T/NAME.out.
 start_node () {
     local name=$1; shift
     NODE_DIR[$name]=${NODE_DIR[$name]:-$T/$name}
@@ -185,6 +186,9 @@ _spawn_node () {
     local name=$1 ns=${NODE_NS[$1]:-}
     local -a wrap=()
     [ -n "$ns" ] && wrap=(ip netns exec "$ns")
+    # NODE_WRAP[NAME]: a command prefix (words, shell-quoted) that must
+    # exec its arguments, e.g. a script entering a mount namespace.
+    [ -n "${NODE_WRAP[$name]:-}" ] && eval "wrap+=(${NODE_WRAP[$name]})"
     eval "local -a args=(${NODE_ARGS[$name]})"
     printf '# start %s: meshccd --foreground --dir %s --name %s %s\n' \
         "$name" "${NODE_DIR[$name]}" "$name" "${NODE_ARGS[$name]}"

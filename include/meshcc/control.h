@@ -98,7 +98,11 @@
 //    sent_to_<peer name>      jobs sent to that peer
 //  STATUS also has: executor ("available" or "unavailable: <why>": this
 //  node refuses peers' jobs), running_local, running_for_peers,
-//  dropped_unknown_job.
+//  dropped_unknown_job, toolchains_held (archives here) and
+//  toolchain_transfers ("none", or per fetch in progress "HEX16 BYTES/TOTAL
+//  bytes from N holder(s)", "; " between them).
+//  STATS also has: toolchains_held toolchains_packaged toolchains_fetched
+//  toolchain_fetch_failures toolchain_chunks_served.
 
 //  Values are text; control_field_is_text() says which fields are text in
 //  JSON output (all others are numbers).
@@ -239,7 +243,8 @@ static inline bool
 control_field_is_text (const char *field)
 {
     static const char *text_fields [] = {
-        "id", "name", "addr", "state", "dir", "security", "discovery", "executor", NULL
+        "id", "name", "addr", "state", "dir", "security", "discovery", "executor",
+        "toolchain_transfers", NULL
     };
     for (int i = 0; text_fields [i]; i++)
         if (strcmp (field, text_fields [i]) == 0)

@@ -268,6 +268,13 @@
 //  listing_cache: listings kept in memory at the origin (an entry is a few
 //  KB for a file with ~150 headers: thousands of files fit), and the same
 //  racy window as the hash cache for the files and directories it stamps.
+//  toolchains: a failed packaging of a compiler is tried again after this;
+//  a node gossips the first TOOLCHAINS_PREFIX bytes of each archive hash
+//  it holds (MESHCC_TOOLCHAIN_SUMMARY_MAX / 8 = 16 toolchains).
+#define TOOLCHAINS_RETRY_MS         300000
+#define TOOLCHAINS_PREFIX           8
+//  A fetch whose archive no member gossips yet waits this long for one.
+#define TOOLCHAINS_HOLDER_WAIT_MS   10000
 #define LISTING_CACHE_BYTES         (32 * 1024 * 1024)
 #define LISTING_RACY_MS             HASH_CACHE_RACY_MS
 

@@ -212,6 +212,36 @@ s_handle_frame (node_t *self, zmsg_t *msg, zframe_t *routing_id, link_t *link)
         return;
     }
     self->bytes_in += zframe_size (frame);
+    //  Toolchain transfers (issue 4): FETCH comes in on the ROUTER (we hold
+    //  the archive), CHUNK on the link to the holder we asked.
+    int fetch_type = fetch_wire_type (zframe_data (frame), zframe_size (frame));
+    if (fetch_type) {
+        wire_error_t error = WIRE_OK;
+        if (fetch_type == FETCH_WIRE_FETCH && routing_id) {
+            fetch_request_msg_t *request = NULL;
+            error = fetch_wire_decode_request (zframe_data (frame), zframe_size (frame), &request);
+            if (error == WIRE_OK)
+                toolchains_on_fetch (self->toolchains, routing_id, request);
+            fetch_request_msg_destroy (&request);
+        }
+        else
+        if (fetch_type == FETCH_WIRE_CHUNK && link) {
+            fetch_chunk_msg_t *chunk = NULL;
+            error = fetch_wire_decode_chunk (zframe_data (frame), zframe_size (frame), &chunk);
+            if (error == WIRE_OK)
+                toolchains_on_chunk (self->toolchains, link, chunk);
+            fetch_chunk_msg_destroy (&chunk);
+        }
+        else
+            error = WIRE_BAD_TYPE;
+        if (error != WIRE_OK) {
+            if (error < WIRE_ERROR_COUNT)
+                self->dropped [error]++;
+            log_debug ("dropped a %zu-byte %s frame: %s", zframe_size (frame),
+                       fetch_wire_type_name (fetch_type), wire_error_name (error));
+        }
+        return;
+    }
     if (job_wire_is_job (zframe_data (frame), zframe_size (frame))) {
         job_msg_t *job_msg = NULL;
         wire_error_t error = job_wire_decode (zframe_data (frame), zframe_size (frame), &job_msg);
@@ -569,6 +599,7 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
     intake_tick (self, now);
     origin_tick (self->origin, now);
     serve_tick (self->serve, now);
+    toolchains_tick (self->toolchains, now);
     size_t count = gossip_tick (self->gossip, now, self->targets, GOSSIP_MAX_MEMBERS);
     if (count) {
         gossip_msg_t *syn = gossip_syn (self->gossip);
@@ -689,6 +720,7 @@ node_status (node_t *self)
         s_set (record, "executor", "available");
     s_set (record, "running_local", "%u", self->local_running);
     s_set (record, "running_for_peers", "%u", self->serving);
+    toolchains_status (self->toolchains, record);
     return record;
 }
 
@@ -734,6 +766,7 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
         zhash_t *record = zhash_new ();
         zhash_autofree (record);
         origin_stats (self->origin, record);
+        toolchains_stats (self->toolchains, record);
         s_append_record (reply, &record);
     }
     else
@@ -854,6 +887,7 @@ s_jobs_start (node_t *self, char *err, size_t err_size)
     self->workers = worker_pool_new (self->loop, threads, &env);
     self->origin = origin_new (self);
     self->serve = serve_new (self);
+    self->toolchains = toolchains_new (self);
     randombytes_buf (&self->rng, sizeof self->rng);
     return 0;
 }
@@ -1080,6 +1114,7 @@ node_destroy (node_t **self_p)
     worker_pool_destroy (&self->workers);
     origin_destroy (&self->origin);
     serve_destroy (&self->serve);
+    toolchains_destroy (&self->toolchains);
     intake_destroy (self);
     free (self->executor_why);
     if (self->lost_peers) {

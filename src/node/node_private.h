@@ -13,6 +13,7 @@
 #include "meshcc/meshkey.h"
 #include "meshcc/node.h"
 #include "meshcc/node_store.h"
+#include "meshcc/fetch_wire.h"
 #include "meshcc/wire.h"
 #include "meshcc/worker.h"
 
@@ -73,6 +74,7 @@ typedef struct {
 
 typedef struct _origin_t origin_t;
 typedef struct _serve_t serve_t;
+typedef struct _toolchains_t toolchains_t;
 typedef struct _intake_conn_t intake_conn_t;
 
 struct _node_t {
@@ -115,6 +117,7 @@ struct _node_t {
     worker_pool_t *workers;
     origin_t *origin;
     serve_t  *serve;
+    toolchains_t *toolchains;
     uint32_t  local_running;        //  local slots held by wrappers' compilers
     int       compile_fd;           //  listening on DIR/compile.sock, or -1
     char     *compile_path;
@@ -175,6 +178,38 @@ void      origin_dispatch (origin_t *self);
 size_t    origin_queued (origin_t *self);
 size_t    origin_in_flight (origin_t *self);
 void      origin_stats (origin_t *self, zhash_t *record);
+
+//  toolchains.c (issue 4)
+toolchains_t *toolchains_new (node_t *node);
+void      toolchains_destroy (toolchains_t **self_p);
+//  Any thread: the toolchain of the job's compiler (argv[0], resolved
+//  identity path) when packaged; otherwise false, and the next tick starts
+//  packaging it in the background.
+bool      toolchains_for_job (toolchains_t *self, const char *argv0, const char *resolved,
+                              uint8_t hash [BLOB_HASH_SIZE], uint64_t *size_p);
+//  Any thread: DIR/toolchains/unpacked/HEX, unpacked now from the archive
+//  if needed (its hash checked first). Returns 0, or -1 (errno ENOENT when
+//  the archive is not here) with err set.
+int       toolchains_tree (const char *dir, const uint8_t hash [BLOB_HASH_SIZE],
+                           char *tree, size_t tree_size, char *err, size_t err_size);
+//  Loop thread.
+bool      toolchains_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE]);
+void      toolchains_add_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE],
+                               uint64_t size);
+//  Our archive of `hash` is corrupt: removed, no longer gossiped.
+void      toolchains_forget (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE]);
+bool      toolchains_member_holds (const gossip_member_t *member,
+                                   const uint8_t hash [BLOB_HASH_SIZE]);
+//  Loop thread: fetch the archive `hash` from the members that gossip it
+//  (a peer's job needs it); at most one fetch per archive.
+void      toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size);
+//  A FETCH from a peer (answered on a worker), a CHUNK on our link to a holder.
+void      toolchains_on_fetch (toolchains_t *self, zframe_t *routing_id,
+                               const fetch_request_msg_t *request);
+void      toolchains_on_chunk (toolchains_t *self, link_t *link, fetch_chunk_msg_t *chunk);
+void      toolchains_tick (toolchains_t *self, int64_t now);
+void      toolchains_stats (toolchains_t *self, zhash_t *record);
+void      toolchains_status (toolchains_t *self, zhash_t *record);
 
 //  serve.c: jobs run here for peers.
 serve_t  *serve_new (node_t *node);

@@ -352,6 +352,11 @@ s_prepare_fn (worker_ctx_t *ctx, void *arg)
             abort ();
         return;
     }
+    //  Its toolchain, once packaged (in the background: until then the job
+    //  goes to peers with the same compiler).
+    spec->has_toolchain = toolchains_for_job (job->origin->node->toolchains, job->args->argv [0],
+                                              spec->compiler.path, spec->toolchain,
+                                              &spec->toolchain_size);
     //  The identical command, after @file expansion (response files are
     //  not inputs the listing reports).
     spec->argc = job->args->argc;

@@ -33,6 +33,8 @@ struct _serve_job_t {
     job_msg_t *storing;             //  the one the worker is storing now
     bool      identity_checked;
     char     *tree;                 //  the unpacked toolchain it runs with, or NULL
+    bool      fetch_toolchain;      //  refused: fetch its toolchain
+    bool      forget_toolchain;     //  our archive of it is corrupt
     bool      in_worker;
     bool      need_sent;
     bool      last_received;        //  BLOBS with "last" arrived
@@ -153,19 +155,43 @@ s_serve_fn (worker_ctx_t *ctx, void *arg)
     serve_job_t *job = (serve_job_t *) arg;
     if (!job->identity_checked) {
         job->identity_checked = true;
-        const char *implausible = s_compiler_plausible (job->spec, job->serve->node->config->dir);
-        if (implausible) {
-            if (asprintf (&job->refusal, "identity: %.300s %s; not run",
-                          job->spec->compiler.path, implausible) < 0)
+        //  Its toolchain when we hold it (issue 4): then our own compiler
+        //  does not matter.
+        if (job->spec->has_toolchain) {
+            char tree [JOB_MAX_PATH], err [512];
+            if (toolchains_tree (job->serve->node->config->dir, job->spec->toolchain,
+                                 tree, sizeof tree, err, sizeof err) == 0)
+                job->tree = strdup (tree);
+            else
+            if (errno != ENOENT) {
+                //  The archive here does not unpack (its hash no longer
+                //  matches): it goes, and a good copy is fetched.
+                log_warn ("toolchain of job %llu: %s; fetching it again",
+                          (unsigned long long) job->id, err);
+                job->forget_toolchain = true;
+            }
+        }
+        const char *implausible = job->tree ? NULL
+                                : s_compiler_plausible (job->spec, job->serve->node->config->dir);
+        compiler_identity_t mine;
+        memset (&mine, 0, sizeof mine);
+        if (!job->tree && !implausible
+        &&  (compiler_identity_get (job->spec->compiler.path, &mine)
+        ||   !s_identity_equal (&mine, &job->spec->compiler)))
+            implausible = "is not the compiler here";
+        if (implausible && job->spec->has_toolchain) {
+            //  Not runnable here yet: fetch its toolchain for the next jobs.
+            job->fetch_toolchain = true;
+            char hex [BLOB_HASH_HEX_SIZE + 1];
+            blob_hash_hex (job->spec->toolchain, hex);
+            if (asprintf (&job->refusal, "toolchain: %.16s is not here yet (fetching it)", hex) < 0)
                 abort ();
             return;
         }
-        compiler_identity_t mine;
-        memset (&mine, 0, sizeof mine);
-        if (compiler_identity_get (job->spec->compiler.path, &mine)
-        ||  !s_identity_equal (&mine, &job->spec->compiler)) {
-            if (asprintf (&job->refusal, "identity: %s %s is not the compiler here",
-                          job->spec->compiler.path, job->spec->compiler.version) < 0)
+        if (implausible) {
+            if (asprintf (&job->refusal, "identity: %.300s %s%s%s; not run",
+                          job->spec->compiler.path, job->spec->compiler.version,
+                          *job->spec->compiler.version ? " " : "", implausible) < 0)
                 abort ();
             return;
         }
@@ -219,6 +245,14 @@ s_serve_done (void *arg, bool cancelled)
     node->stats.blobs_received += job->blobs_stored;
     node->stats.blob_bytes_received += job->bytes_stored;
     job->blobs_stored = job->bytes_stored = 0;
+    if (job->forget_toolchain) {
+        job->forget_toolchain = false;
+        toolchains_forget (node->toolchains, job->spec->toolchain);
+    }
+    if (job->fetch_toolchain) {
+        job->fetch_toolchain = false;
+        toolchains_fetch (node->toolchains, job->spec->toolchain, job->spec->toolchain_size);
+    }
     if (job->refusal) {
         job_msg_t *msg = job_msg_new (JOB_WIRE_REFUSED, job->id);
         msg->reason = job->refusal;

@@ -1,0 +1,659 @@
+//  toolchains: the node's side of content-addressed toolchains (issue 4).
+//  Owns DIR/toolchains (archives, named by hash, and their unpacked trees
+//  under DIR/toolchains/unpacked/HEX), the registry DIR/toolchains.db
+//  (through toolchain_db, opened on worker threads only), which of our
+//  compilers are packaged, the summary we gossip of the archives we hold,
+//  and the fetches of archives from other holders (fetch.c does the
+//  chunking and checking; this file does the sockets and the scheduling).
+//  Packaging and unpacking run on worker threads: a build never waits for
+//  them (jobs go out without a toolchain, to peers with the same compiler,
+//  until the archive exists). Never decides where a job runs (origin.c)
+//  and never runs a compile (executor.c).
+
+#include <dirent.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include "meshcc/fetch.h"
+#include "meshcc/inputs.h"
+#include "meshcc/node_log.h"
+#include "meshcc/toolchain.h"
+#include "meshcc/toolchain_db.h"
+#include "node_private.h"
+
+typedef enum {
+    S_WANTED,                       //  asked for by a job, not started
+    S_PACKAGING,                    //  a worker packages it
+    S_READY,                        //  hash known, archive here
+    S_FAILED                        //  packaging failed; retried later
+} s_state_t;
+
+typedef struct {
+    char      invoked [TOOLCHAIN_PATH_MAX];     //  as the sandbox reaches it: /usr/bin/gcc
+    char      resolved [TOOLCHAIN_PATH_MAX];    //  the job's compiler identity path
+    s_state_t state;
+    int64_t   failed_at;
+    uint8_t   hash [BLOB_HASH_SIZE];
+    uint64_t  size;
+} s_compiler_t;
+
+typedef struct {
+    uint8_t  hash [BLOB_HASH_SIZE];
+    uint64_t size;
+} s_held_t;
+
+//  A fetch of an archive we need (a peer's job named it).
+typedef struct {
+    fetch_t  *fetch;
+    uint8_t   hash [BLOB_HASH_SIZE];
+    char      hex [BLOB_HASH_HEX_SIZE + 1];
+    uint64_t  size;                             //  as the job said (informative)
+    char      part [TOOLCHAIN_PATH_MAX + 128];
+    int64_t   started;
+    bool      had_holder;
+} s_fetch_t;
+
+struct _toolchains_t {
+    node_t   *node;
+    char      dir [TOOLCHAIN_PATH_MAX];         //  the node's directory
+    pthread_mutex_t mutex;                      //  guards compilers (origin workers read it)
+    zhashx_t *compilers;                        //  invoked path -> s_compiler_t
+    zhashx_t *held;                             //  hex -> s_held_t (loop thread)
+    zhashx_t *fetches;                          //  hex -> s_fetch_t (loop thread)
+    bool      summary_dirty;
+    uint64_t  packaged, fetched, fetch_failures, chunks_served;
+};
+
+//  A packaging handed to a worker.
+typedef struct {
+    toolchains_t *self;
+    char      invoked [TOOLCHAIN_PATH_MAX];
+    char      resolved [TOOLCHAIN_PATH_MAX];
+    int       rc;
+    toolchain_info_t info;
+    bool      reused;                           //  found in the registry, not packaged
+    char      err [512];
+    int64_t   started;
+} s_package_task_t;
+
+static void
+s_hex (const uint8_t hash [BLOB_HASH_SIZE], char hex [BLOB_HASH_HEX_SIZE + 1])
+{
+    blob_hash_hex (hash, hex);
+}
+
+static void
+s_held_add (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size)
+{
+    char hex [BLOB_HASH_HEX_SIZE + 1];
+    s_hex (hash, hex);
+    if (zhashx_lookup (self->held, hex))
+        return;
+    s_held_t *held = (s_held_t *) zmalloc (sizeof (s_held_t));
+    memcpy (held->hash, hash, BLOB_HASH_SIZE);
+    held->size = size;
+    zhashx_insert (self->held, hex, held);
+    self->summary_dirty = true;
+}
+
+//  Archives already here (from an earlier run): their names are their
+//  hashes, and only a packaging or a verified fetch puts one in place.
+static void
+s_scan (toolchains_t *self)
+{
+    char path [TOOLCHAIN_PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/toolchains", self->dir);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        const char *name = entry->d_name;
+        size_t len = strlen (name);
+        if (len != BLOB_HASH_HEX_SIZE + 8 || strcmp (name + BLOB_HASH_HEX_SIZE, ".tar.zst"))
+            continue;
+        uint8_t hash [BLOB_HASH_SIZE];
+        char hex [BLOB_HASH_HEX_SIZE + 1];
+        memcpy (hex, name, BLOB_HASH_HEX_SIZE);
+        hex [BLOB_HASH_HEX_SIZE] = 0;
+        size_t bin_len = 0;
+        if (sodium_hex2bin (hash, sizeof hash, hex, BLOB_HASH_HEX_SIZE, NULL, &bin_len, NULL)
+        ||  bin_len != BLOB_HASH_SIZE)
+            continue;
+        char file [TOOLCHAIN_PATH_MAX * 2];
+        snprintf (file, sizeof file, "%s/%s", path, name);
+        struct stat st;
+        if (stat (file, &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0)
+            s_held_add (self, hash, (uint64_t) st.st_size);
+    }
+    closedir (dir);
+}
+
+toolchains_t *
+toolchains_new (node_t *node)
+{
+    toolchains_t *self = (toolchains_t *) zmalloc (sizeof (toolchains_t));
+    self->node = node;
+    snprintf (self->dir, sizeof self->dir, "%s", node->config->dir);
+    pthread_mutex_init (&self->mutex, NULL);
+    self->compilers = zhashx_new ();
+    self->held = zhashx_new ();
+    self->fetches = zhashx_new ();
+    s_scan (self);
+    return self;
+}
+
+void
+toolchains_destroy (toolchains_t **self_p)
+{
+    toolchains_t *self = *self_p;
+    if (!self)
+        return;
+    s_compiler_t *c;
+    for (c = (s_compiler_t *) zhashx_first (self->compilers); c;
+         c = (s_compiler_t *) zhashx_next (self->compilers))
+        free (c);
+    zhashx_destroy (&self->compilers);
+    s_held_t *h;
+    for (h = (s_held_t *) zhashx_first (self->held); h; h = (s_held_t *) zhashx_next (self->held))
+        free (h);
+    zhashx_destroy (&self->held);
+    s_fetch_t *f;
+    for (f = (s_fetch_t *) zhashx_first (self->fetches); f;
+         f = (s_fetch_t *) zhashx_next (self->fetches)) {
+        fetch_destroy (&f->fetch);
+        free (f);
+    }
+    zhashx_destroy (&self->fetches);
+    pthread_mutex_destroy (&self->mutex);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Origin side
+
+bool
+toolchains_for_job (toolchains_t *self, const char *argv0, const char *resolved,
+                    uint8_t hash [BLOB_HASH_SIZE], uint64_t *size_p)
+{
+    //  The path the sandbox will run: argv[0] through its PATH. If that
+    //  is not the job's compiler, the job carries no toolchain (a peer
+    //  would refuse it anyway).
+    char invoked [TOOLCHAIN_PATH_MAX], real [PATH_MAX];
+    if ((strchr (argv0, '/') && argv0 [0] != '/')
+    ||  inputs_which (argv0, INPUTS_SANDBOX_PATH, invoked, sizeof invoked)
+    ||  !realpath (invoked, real) || !streq (real, resolved))
+        return false;
+    bool ready = false;
+    pthread_mutex_lock (&self->mutex);
+    s_compiler_t *c = (s_compiler_t *) zhashx_lookup (self->compilers, invoked);
+    if (!c) {
+        c = (s_compiler_t *) zmalloc (sizeof (s_compiler_t));
+        snprintf (c->invoked, sizeof c->invoked, "%s", invoked);
+        snprintf (c->resolved, sizeof c->resolved, "%s", resolved);
+        c->state = S_WANTED;
+        zhashx_insert (self->compilers, invoked, c);
+    }
+    else
+    if (c->state == S_READY && streq (c->resolved, resolved)) {
+        memcpy (hash, c->hash, BLOB_HASH_SIZE);
+        *size_p = c->size;
+        ready = true;
+    }
+    pthread_mutex_unlock (&self->mutex);
+    return ready;
+}
+
+//  Worker: the registry may know this compiler (same weak key, archive
+//  still here) from an earlier run; else it is packaged now.
+static void
+s_package_fn (worker_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_package_task_t *task = (s_package_task_t *) arg;
+    task->rc = -1;
+    toolchain_db_t *db = toolchain_db_new (task->self->dir, task->err, sizeof task->err);
+    if (!db)
+        return;
+    toolchain_weak_key_t key;
+    uint8_t hash [BLOB_HASH_SIZE];
+    char archive [TOOLCHAIN_PATH_MAX];
+    struct stat st;
+    if (toolchain_weak_key (task->invoked, &key, task->err, sizeof task->err) == 0
+    &&  streq (key.resolved, task->resolved)
+    &&  toolchain_db_lookup (db, &key, hash)
+    &&  toolchain_archive_path (task->self->dir, hash, archive, sizeof archive) == 0
+    &&  stat (archive, &st) == 0 && st.st_size > 0) {
+        memcpy (task->info.hash, hash, BLOB_HASH_SIZE);
+        task->info.archive_size = (uint64_t) st.st_size;
+        task->reused = true;
+        task->rc = 0;
+    }
+    else
+    if (toolchain_package (task->invoked, task->self->dir, &task->info,
+                           task->err, sizeof task->err) == 0) {
+        if (!streq (task->info.key.resolved, task->resolved))
+            snprintf (task->err, sizeof task->err, "%.300s changed while it was packaged",
+                      task->invoked);
+        else
+        if (toolchain_db_record_info (db, &task->info))
+            snprintf (task->err, sizeof task->err, "cannot record it in toolchains.db");
+        else
+            task->rc = 0;
+    }
+    toolchain_db_destroy (&db);
+}
+
+static void
+s_package_done (void *arg, bool cancelled)
+{
+    s_package_task_t *task = (s_package_task_t *) arg;
+    toolchains_t *self = task->self;
+    if (!cancelled) {
+        pthread_mutex_lock (&self->mutex);
+        s_compiler_t *c = (s_compiler_t *) zhashx_lookup (self->compilers, task->invoked);
+        if (c) {
+            if (task->rc == 0) {
+                c->state = S_READY;
+                memcpy (c->hash, task->info.hash, BLOB_HASH_SIZE);
+                c->size = task->info.archive_size;
+            }
+            else {
+                c->state = S_FAILED;
+                c->failed_at = zclock_mono ();
+            }
+        }
+        pthread_mutex_unlock (&self->mutex);
+        char hex [BLOB_HASH_HEX_SIZE + 1];
+        s_hex (task->info.hash, hex);
+        if (task->rc == 0) {
+            s_held_add (self, task->info.hash, task->info.archive_size);
+            if (!task->reused)
+                self->packaged++;
+            log_info ("toolchain %.16s for %s: %s (%llu bytes, %lld ms)", hex, task->invoked,
+                      task->reused ? "known from an earlier run" : "packaged",
+                      (unsigned long long) task->info.archive_size,
+                      (long long) (zclock_mono () - task->started));
+        }
+        else
+            log_warn ("cannot package %s as a toolchain: %s (jobs go to peers with the "
+                      "same compiler; retried in %d s)", task->invoked, task->err,
+                      TOOLCHAINS_RETRY_MS / 1000);
+    }
+    free (task);
+}
+
+//  --------------------------------------------------------------------------
+//  Peer side (worker threads)
+
+int
+toolchains_tree (const char *dir, const uint8_t hash [BLOB_HASH_SIZE],
+                 char *tree, size_t tree_size, char *err, size_t err_size)
+{
+    char hex [BLOB_HASH_HEX_SIZE + 1], archive [TOOLCHAIN_PATH_MAX];
+    s_hex (hash, hex);
+    if ((size_t) snprintf (tree, tree_size, "%s/toolchains/unpacked/%s", dir, hex) >= tree_size
+    ||  toolchain_archive_path (dir, hash, archive, sizeof archive)) {
+        snprintf (err, err_size, "path too long");
+        return -1;
+    }
+    struct stat st;
+    if (stat (tree, &st) == 0 && S_ISDIR (st.st_mode))
+        return 0;
+    if (stat (archive, &st)) {
+        snprintf (err, err_size, "toolchain %.16s is not here", hex);
+        errno = ENOENT;
+        return -1;
+    }
+    char parent [TOOLCHAIN_PATH_MAX + 64];
+    snprintf (parent, sizeof parent, "%s/toolchains/unpacked", dir);
+    mkdir (parent, 0700);
+    //  toolchain_unpack checks the archive's hash first and makes the tree
+    //  appear whole (a rename), so two workers may race here harmlessly.
+    if (toolchain_unpack (archive, hash, tree, err, err_size)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Loop
+
+bool
+toolchains_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE])
+{
+    char hex [BLOB_HASH_HEX_SIZE + 1];
+    s_hex (hash, hex);
+    return zhashx_lookup (self->held, hex) != NULL;
+}
+
+void
+toolchains_add_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size)
+{
+    s_held_add (self, hash, size);
+}
+
+//  The gossiped summary: the first TOOLCHAINS_PREFIX bytes of each held
+//  hash, as many as fit.
+static void
+s_publish (toolchains_t *self)
+{
+    uint8_t summary [MESHCC_TOOLCHAIN_SUMMARY_MAX];
+    size_t size = 0;
+    for (s_held_t *h = (s_held_t *) zhashx_first (self->held); h;
+         h = (s_held_t *) zhashx_next (self->held)) {
+        if (size + TOOLCHAINS_PREFIX > sizeof summary)
+            break;
+        memcpy (summary + size, h->hash, TOOLCHAINS_PREFIX);
+        size += TOOLCHAINS_PREFIX;
+    }
+    gossip_set_toolchains (self->node->gossip, summary, size);
+    self->summary_dirty = false;
+}
+
+void
+toolchains_forget (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE])
+{
+    char hex [BLOB_HASH_HEX_SIZE + 1], archive [TOOLCHAIN_PATH_MAX];
+    s_hex (hash, hex);
+    s_held_t *held = (s_held_t *) zhashx_lookup (self->held, hex);
+    if (held) {
+        zhashx_delete (self->held, hex);
+        free (held);
+        self->summary_dirty = true;
+    }
+    if (toolchain_archive_path (self->dir, hash, archive, sizeof archive) == 0)
+        unlink (archive);
+    pthread_mutex_lock (&self->mutex);
+    for (s_compiler_t *c = (s_compiler_t *) zhashx_first (self->compilers); c;
+         c = (s_compiler_t *) zhashx_next (self->compilers))
+        if (c->state == S_READY && memcmp (c->hash, hash, BLOB_HASH_SIZE) == 0)
+            c->state = S_WANTED;            //  package it again
+    pthread_mutex_unlock (&self->mutex);
+}
+
+bool
+toolchains_member_holds (const gossip_member_t *member, const uint8_t hash [BLOB_HASH_SIZE])
+{
+    const peer_state_t *state = &member->state;
+    for (size_t at = 0; at + TOOLCHAINS_PREFIX <= state->toolchains_size; at += TOOLCHAINS_PREFIX)
+        if (memcmp (state->toolchains + at, hash, TOOLCHAINS_PREFIX) == 0)
+            return true;
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Fetching (loop thread; fetch.c does the chunks, credits and checking)
+
+void
+toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size)
+{
+    s_fetch_t probe;
+    s_hex (hash, probe.hex);
+    if (zhashx_lookup (self->held, probe.hex) || zhashx_lookup (self->fetches, probe.hex))
+        return;
+    s_fetch_t *f = (s_fetch_t *) zmalloc (sizeof (s_fetch_t));
+    memcpy (f->hash, hash, BLOB_HASH_SIZE);
+    snprintf (f->hex, sizeof f->hex, "%s", probe.hex);
+    f->size = size;
+    f->started = zclock_mono ();
+    char dir [TOOLCHAIN_PATH_MAX + 32];
+    snprintf (dir, sizeof dir, "%.4000s/toolchains", self->dir);
+    mkdir (dir, 0700);
+    snprintf (f->part, sizeof f->part, "%.4050s/.part-%s", dir, f->hex);
+    f->fetch = fetch_new (FETCH_KIND_TOOLCHAIN, hash, f->part, zclock_time ());
+    if (!f->fetch) {
+        log_warn ("cannot fetch toolchain %.16s: %s: %s", f->hex, f->part, strerror (errno));
+        free (f);
+        return;
+    }
+    zhashx_insert (self->fetches, f->hex, f);
+    log_info ("fetching toolchain %.16s (%llu bytes)", f->hex, (unsigned long long) size);
+}
+
+//  A member's load for holder choice: jobs per slot, × 1000.
+static uint32_t
+s_member_load (const gossip_member_t *member)
+{
+    const peer_state_t *state = &member->state;
+    uint32_t slots = state->slots ? state->slots : 1;
+    return (state->running + state->queued) * 1000 / slots;
+}
+
+//  Holders from gossip: alive members whose summary names the archive.
+static void
+s_refresh_holders (toolchains_t *self, s_fetch_t *f)
+{
+    gossip_t *gossip = self->node->gossip;
+    for (size_t i = 0; i < gossip_size (gossip); i++) {
+        const gossip_member_t *m = gossip_member (gossip, i);
+        if (m->is_self || !toolchains_member_holds (m, f->hash))
+            continue;
+        if (m->status == PEER_ALIVE) {
+            fetch_add_holder (f->fetch, m->state.id, s_member_load (m));
+            f->had_holder = true;
+        }
+        else
+            fetch_remove_holder (f->fetch, m->state.id);
+    }
+}
+
+//  Sends what the credit allows.
+static void
+s_pump (toolchains_t *self, s_fetch_t *f, int64_t now)
+{
+    fetch_send_t sends [FETCH_WINDOW];
+    size_t count = fetch_requests (f->fetch, now, sends, FETCH_WINDOW);
+    for (size_t i = 0; i < count; i++) {
+        const gossip_member_t *m = gossip_lookup (self->node->gossip, sends [i].holder);
+        link_t *link = m ? node_link (self->node, m->state.endpoint) : NULL;
+        uint8_t *data = NULL;
+        size_t size = 0;
+        if (link && fetch_wire_encode_request (&sends [i].request, &data, &size) == 0) {
+            if (node_send_raw (self->node, link->sock, NULL, data, size) == 0)
+                link->last_used = zclock_mono ();
+        }
+        free (data);                //  an unsent request times out
+    }
+}
+
+//  A fetch that ended: DONE puts the archive in place (its hash was
+//  checked by fetch.c; toolchain_unpack checks it again before use).
+static void
+s_fetch_end (toolchains_t *self, s_fetch_t *f)
+{
+    fetch_stats_t stats;
+    fetch_stats (f->fetch, &stats);
+    if (fetch_state (f->fetch) == FETCH_DONE) {
+        char archive [TOOLCHAIN_PATH_MAX];
+        struct stat st;
+        if (toolchain_archive_path (self->dir, f->hash, archive, sizeof archive) == 0
+        &&  rename (f->part, archive) == 0 && chmod (archive, 0444) == 0
+        &&  stat (archive, &st) == 0) {
+            s_held_add (self, f->hash, (uint64_t) st.st_size);
+            self->fetched++;
+            log_info ("fetched toolchain %.16s: %llu bytes from %zu holder(s) in %lld ms",
+                      f->hex, (unsigned long long) st.st_size, fetch_source_count (f->fetch),
+                      (long long) (zclock_mono () - f->started));
+        }
+        else {
+            self->fetch_failures++;
+            log_warn ("fetched toolchain %.16s but cannot store it: %s", f->hex, strerror (errno));
+        }
+    }
+    else {
+        self->fetch_failures++;
+        log_warn ("cannot fetch toolchain %.16s: %s", f->hex,
+                  fetch_state (f->fetch) == FETCH_FAILED ? fetch_reason (f->fetch)
+                                                         : "no node holds it");
+    }
+    zhashx_delete (self->fetches, f->hex);
+    fetch_destroy (&f->fetch);      //  removes the part file unless renamed
+    free (f);
+}
+
+static void
+s_fetch_step (toolchains_t *self, s_fetch_t *f, int64_t now_mono)
+{
+    int64_t now = zclock_time ();
+    s_refresh_holders (self, f);
+    fetch_tick (f->fetch, now);
+    if (fetch_state (f->fetch) == FETCH_RUNNING && !f->had_holder) {
+        //  Gossip may not have told us of a holder yet.
+        if (now_mono - f->started > TOOLCHAINS_HOLDER_WAIT_MS)
+            s_fetch_end (self, f);
+        return;
+    }
+    if (fetch_state (f->fetch) == FETCH_RUNNING)
+        s_pump (self, f, now);
+    if (fetch_state (f->fetch) != FETCH_RUNNING)
+        s_fetch_end (self, f);
+}
+
+void
+toolchains_on_chunk (toolchains_t *self, link_t *link, fetch_chunk_msg_t *chunk)
+{
+    char hex [BLOB_HASH_HEX_SIZE + 1];
+    s_hex (chunk->hash, hex);
+    s_fetch_t *f = (s_fetch_t *) zhashx_lookup (self->fetches, hex);
+    if (!f || chunk->kind != FETCH_KIND_TOOLCHAIN)
+        return;
+    //  The holder is the member behind this link.
+    gossip_t *gossip = self->node->gossip;
+    const gossip_member_t *holder = NULL;
+    for (size_t i = 0; i < gossip_size (gossip) && !holder; i++) {
+        const gossip_member_t *m = gossip_member (gossip, i);
+        if (!m->is_self && streq (m->state.endpoint, link->endpoint))
+            holder = m;
+    }
+    if (!holder)
+        return;
+    fetch_on_chunk (f->fetch, holder->state.id, chunk, zclock_time ());
+    if (fetch_state (f->fetch) == FETCH_RUNNING)
+        s_pump (self, f, zclock_time ());
+    else
+        s_fetch_end (self, f);
+}
+
+//  The holder side: a FETCH answered from the archive on a worker (one
+//  file read), the CHUNK sent back through the ROUTER.
+typedef struct {
+    toolchains_t *self;
+    zframe_t *routing_id;
+    fetch_request_msg_t request;
+    char path [TOOLCHAIN_PATH_MAX];             //  "" when not held
+    uint8_t *frame;
+    size_t frame_size;
+} s_serve_task_t;
+
+static void
+s_serve_fn (worker_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    s_serve_task_t *task = (s_serve_task_t *) arg;
+    fetch_chunk_msg_t *chunk = fetch_serve_chunk (*task->path ? task->path : NULL, &task->request);
+    if (fetch_wire_encode_chunk (chunk, &task->frame, &task->frame_size))
+        task->frame = NULL;
+    fetch_chunk_msg_destroy (&chunk);
+}
+
+static void
+s_serve_done (void *arg, bool cancelled)
+{
+    s_serve_task_t *task = (s_serve_task_t *) arg;
+    if (!cancelled && task->frame) {
+        node_t *node = task->self->node;
+        node_send_raw (node, node->router, task->routing_id, task->frame, task->frame_size);
+        task->self->chunks_served++;
+    }
+    free (task->frame);
+    zframe_destroy (&task->routing_id);
+    free (task);
+}
+
+void
+toolchains_on_fetch (toolchains_t *self, zframe_t *routing_id, const fetch_request_msg_t *request)
+{
+    s_serve_task_t *task = (s_serve_task_t *) zmalloc (sizeof (s_serve_task_t));
+    task->self = self;
+    task->routing_id = zframe_dup (routing_id);
+    task->request = *request;
+    if (request->kind == FETCH_KIND_TOOLCHAIN && toolchains_held (self, request->hash))
+        toolchain_archive_path (self->dir, request->hash, task->path, sizeof task->path);
+    worker_pool_submit (self->node->workers, s_serve_fn, s_serve_done, task);
+}
+
+void
+toolchains_tick (toolchains_t *self, int64_t now)
+{
+    zlistx_t *running = zhashx_values (self->fetches);
+    for (s_fetch_t *f = (s_fetch_t *) zlistx_first (running); f;
+         f = (s_fetch_t *) zlistx_next (running))
+        s_fetch_step (self, f, now);
+    zlistx_destroy (&running);
+
+    //  Packagings wanted by jobs, and failed ones due for a retry.
+    zlist_t *start = zlist_new ();
+    pthread_mutex_lock (&self->mutex);
+    for (s_compiler_t *c = (s_compiler_t *) zhashx_first (self->compilers); c;
+         c = (s_compiler_t *) zhashx_next (self->compilers))
+        if (c->state == S_WANTED
+        ||  (c->state == S_FAILED && now - c->failed_at > TOOLCHAINS_RETRY_MS)) {
+            c->state = S_PACKAGING;
+            zlist_append (start, c);
+        }
+    pthread_mutex_unlock (&self->mutex);
+    for (s_compiler_t *c = (s_compiler_t *) zlist_first (start); c;
+         c = (s_compiler_t *) zlist_next (start)) {
+        s_package_task_t *task = (s_package_task_t *) zmalloc (sizeof (s_package_task_t));
+        task->self = self;
+        snprintf (task->invoked, sizeof task->invoked, "%s", c->invoked);
+        snprintf (task->resolved, sizeof task->resolved, "%s", c->resolved);
+        task->started = now;
+        worker_pool_submit (self->node->workers, s_package_fn, s_package_done, task);
+    }
+    zlist_destroy (&start);
+    if (self->summary_dirty)
+        s_publish (self);
+}
+
+void
+toolchains_stats (toolchains_t *self, zhash_t *record)
+{
+    char value [64];
+    snprintf (value, sizeof value, "%zu", zhashx_size (self->held));
+    zhash_update (record, "toolchains_held", value);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) self->packaged);
+    zhash_update (record, "toolchains_packaged", value);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) self->fetched);
+    zhash_update (record, "toolchains_fetched", value);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) self->fetch_failures);
+    zhash_update (record, "toolchain_fetch_failures", value);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) self->chunks_served);
+    zhash_update (record, "toolchain_chunks_served", value);
+}
+
+void
+toolchains_status (toolchains_t *self, zhash_t *record)
+{
+    //  Transfers in progress: "HEX16 BYTES/TOTAL from N holders; ..."
+    char text [1024] = "none";
+    size_t len = 0;
+    for (s_fetch_t *f = (s_fetch_t *) zhashx_first (self->fetches); f;
+         f = (s_fetch_t *) zhashx_next (self->fetches)) {
+        uint64_t bytes = 0, total = 0;
+        bool known = false;
+        fetch_progress (f->fetch, &bytes, &total, &known);
+        int n = snprintf (text + len, sizeof text - len, "%s%.16s %llu/%llu bytes from %zu holder(s)",
+                          len ? "; " : "", f->hex, (unsigned long long) bytes,
+                          (unsigned long long) (known ? total : f->size), fetch_source_count (f->fetch));
+        if (n < 0 || (size_t) n >= sizeof text - len)
+            break;
+        len += (size_t) n;
+    }
+    zhash_update (record, "toolchain_transfers", text);
+    char value [32];
+    snprintf (value, sizeof value, "%zu", zhashx_size (self->held));
+    zhash_update (record, "toolchains_held", value);
+}

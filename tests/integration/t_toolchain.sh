@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# t_toolchain: content-addressed toolchains across the mesh (issue 4).
+#
+#   1. A peer with no usable gcc of its own (its node runs in a mount
+#      namespace where /usr/lib/gcc is an empty tmpfs and gcc's driver an
+#      empty file) compiles the origin's jobs with the origin's packaged
+#      toolchain, fetched from it; the object is byte-identical to a local
+#      compile, and no compile of the build ever fails meanwhile (the first
+#      jobs, sent before the toolchain exists, fall back).
+#   2. Fetch from a non-origin holder: the origin is killed -9; the first
+#      peer stays as a holder that compiles nothing (--slots 0); a new
+#      gcc-less peer gets jobs from a new origin (which packages the same
+#      compiler into the same hash) and fetches the toolchain from the
+#      first peer too (it serves chunks).
+#   3. A corrupted archive at a holder is caught by its hash: another new
+#      peer fetching while one holder serves corrupt bytes still ends with
+#      a good toolchain and an identical object.
+# Needs root (mount namespaces); skips otherwise.
+. "$(dirname "$0")/../lib.sh"
+port_range 30000
+
+if [ "$(id -u)" -ne 0 ]; then
+    skip "needs root to hide gcc in a mount namespace"
+    exit 0
+fi
+if ! unshare -m --propagation private true 2>/dev/null; then
+    skip "cannot create a mount namespace here"
+    exit 0
+fi
+GCC_DRIVER=$(readlink -f "$(command -v gcc)")
+if [ ! -x "$GCC_DRIVER" ] || [ ! -d /usr/lib/gcc ]; then
+    skip "no gcc in /usr/bin and /usr/lib/gcc to hide"
+    exit 0
+fi
+
+# The wrapper a gcc-less node starts through.
+: > "$T/empty"
+cat > "$T/hide-gcc" <<EOF
+#!/bin/sh
+# Runs "\$@" where this machine has no usable gcc.
+exec unshare -m --propagation private sh -c '
+    mount -t tmpfs none /usr/lib/gcc &&
+    mount --bind "$T/empty" "$GCC_DRIVER" &&
+    exec "\$@"' sh "\$@"
+EOF
+chmod +x "$T/hide-gcc"
+if "$T/hide-gcc" sh -c "gcc -c -x c /dev/null -o /dev/null" 2>/dev/null; then
+    bail "gcc still works behind hide-gcc"
+fi
+ok "hide-gcc leaves no usable gcc (the peers' nodes run behind it)"
+
+"$MESHCC" --dir "$T/keygen" keygen "$T/mesh.key" >/dev/null || bail "keygen failed"
+KEY=(--mesh-key "$T/mesh.key" --discovery off)
+
+mkdir -p "$T/src"
+cat > "$T/src/x.c" <<'EOF'
+#include <stdio.h>
+static int twice (int x) { return 2 * x; }
+int main (void) { printf ("%d\n", twice (21)); return 0; }
+EOF
+touch -d '10 seconds ago' "$T/src/x.c"
+(cd "$T/src" && gcc -g -O2 -c x.c -o local.o) || bail "local gcc failed"
+
+executed () { stats_value "$1" jobs_executed_for_peers || echo 0; }
+fetched () { stats_value "$1" toolchains_fetched || echo 0; }
+
+# compile_on ORIGIN PEER: compiles through ORIGIN until PEER has executed
+# more jobs than before; every compile must succeed (fallbacks allowed).
+COMPILES=0
+COMPILE_FAILURES=0
+compile_once () {
+    local origin=$1
+    COMPILES=$((COMPILES + 1))
+    if ! (cd "$T/src" && MESHCC_DIR=$T/$origin MESHCC_QUIET=1 "$MESHCC" gcc -g -O2 -c x.c -o x.o); then
+        COMPILE_FAILURES=$((COMPILE_FAILURES + 1))
+    fi
+}
+peer_ran_one () {
+    compile_once "$1"
+    [ "$(executed "$2")" -gt "$3" ]
+}
+
+# ---------------------------------------------------------------- part 1
+alloc_port PA; alloc_port PB
+start_node A --listen "127.0.0.1:$PA" --slots 0 "${KEY[@]}"
+NODE_WRAP[B]="$(printf '%q' "$T/hide-gcc")"
+start_node B --listen "127.0.0.1:$PB" --slots 2 --join "127.0.0.1:$PA" "${KEY[@]}"
+check_within 15 "A and B see each other alive" all_see_exactly A B
+
+check_within 60 "gcc-less B compiled one of A's jobs with A's toolchain" peer_ran_one A B 0
+check "every compile so far succeeded ($COMPILES compiles, fallbacks allowed)" \
+    test "$COMPILE_FAILURES" -eq 0
+check "the object B compiled is byte-identical to a local compile" \
+    cmp -s "$T/src/x.o" "$T/src/local.o"
+check "A packaged its gcc once (toolchains_packaged 1)" \
+    test "$(stats_value A toolchains_packaged)" = 1
+check "B fetched the toolchain (toolchains_fetched 1)" test "$(fetched B)" = 1
+HEX=$(ls "$T/A/toolchains" | sed -n 's/\.tar\.zst$//p' | head -n 1)
+check "B holds the same archive, named by its hash" cmp -s "$T/A/toolchains/$HEX.tar.zst" \
+    "$T/B/toolchains/$HEX.tar.zst"
+check "B's copy hashes to its name (b2sum -l 256)" \
+    test "$(b2sum -l 256 "$T/B/toolchains/$HEX.tar.zst" | cut -d' ' -f1)" = "$HEX"
+
+# ---------------------------------------------------------------- part 2
+# A dies. B comes back with --slots 0: it holds the archive (found in its
+# directory at start) but compiles nothing, so the new origin D's jobs can
+# only go to the new gcc-less peer C, which must fetch the toolchain.
+kill_node A
+kill_node B
+start_node B --listen "127.0.0.1:$PB" --slots 0 "${KEY[@]}"
+alloc_port PC; alloc_port PD
+NODE_WRAP[C]="$(printf '%q' "$T/hide-gcc")"
+start_node C --listen "127.0.0.1:$PC" --slots 2 --join "127.0.0.1:$PB" "${KEY[@]}"
+start_node D --listen "127.0.0.1:$PD" --slots 0 --join "127.0.0.1:$PB" "${KEY[@]}"
+mesh_bcd () { all_see_state C alive B D && all_see_state D alive B C && all_see_state B alive C D; }
+check_within 15 "B, C and D see each other alive (A is gone)" mesh_bcd
+SERVED_BEFORE=$(stats_value B toolchain_chunks_served || echo 0)
+check_within 60 "gcc-less C compiled one of D's jobs" peer_ran_one D C 0
+check "C fetched the toolchain" test "$(fetched C)" = 1
+check "D packaged the same compiler into the same hash" test -f "$T/D/toolchains/$HEX.tar.zst"
+SERVED_AFTER=$(stats_value B toolchain_chunks_served || echo 0)
+check "B, not an origin, served chunks of it to C ($SERVED_BEFORE -> $SERVED_AFTER)" \
+    test "$SERVED_AFTER" -gt "$SERVED_BEFORE"
+check "C's object is byte-identical to a local compile" cmp -s "$T/src/x.o" "$T/src/local.o"
+
+# ---------------------------------------------------------------- part 3
+# B's archive gets one byte flipped; C loses its toolchain and restarts, so
+# its next job makes it fetch again, from B (corrupt) and D (good).
+chmod u+w "$T/B/toolchains/$HEX.tar.zst"
+printf '\xff' | dd of="$T/B/toolchains/$HEX.tar.zst" bs=1 seek=1000000 conv=notrunc status=none
+check "B's archive no longer hashes to its name" \
+    test "$(b2sum -l 256 "$T/B/toolchains/$HEX.tar.zst" | cut -d' ' -f1)" != "$HEX"
+kill_node C
+rm -rf "$T/C/toolchains"
+restart_node C
+check_within 15 "C is back" all_see_state C alive B D
+refetched () { compile_once D; [ "$(fetched C)" -ge 1 ]; }
+check_within 60 "C fetched the toolchain again despite B's corrupt copy" refetched
+check "C's archive hashes to its name" \
+    test "$(b2sum -l 256 "$T/C/toolchains/$HEX.tar.zst" | cut -d' ' -f1)" = "$HEX"
+check "no corrupt part file is left at C" sh -c "! ls '$T/C/toolchains' | grep -q '^\.part'"
+check_within 60 "C compiles with it again" peer_ran_one D C 0
+check "C's object is byte-identical to a local compile" cmp -s "$T/src/x.o" "$T/src/local.o"
+check "every compile of the test succeeded ($COMPILES compiles)" test "$COMPILE_FAILURES" -eq 0
+
+done_testing
