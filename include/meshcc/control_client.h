@@ -29,6 +29,9 @@ void control_client_records_destroy (zlist_t **records_p);
 //  sends that we do not know follow, sorted.
 void control_client_print_members (FILE *out, zlist_t *records, bool json);
 void control_client_print_status (FILE *out, zhash_t *record, bool json);
+//  TOOLCHAINS records: a table (hash prefix, compiler, version, target,
+//  size, last used, holders), or a JSON array of objects.
+void control_client_print_toolchains (FILE *out, zlist_t *records, bool json);
 //  STATS (`meshcc stats`): a labelled table (mean times in ms) or JSON;
 //  the fields meshcc knows first, fallback_<reason> after "fallbacks",
 //  unknown ones sorted at the end.

@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "meshcc/control.h"
 #include "meshcc/control_client.h"
 #include "meshcc/datadir.h"
@@ -12,6 +13,10 @@
 static const char *s_member_fields [] = {
     "id", "name", "addr", "state", "slots", "running", "queued", "load", "last_seen_ms",
     "version", "incarnation", "heartbeat", "speed", "self", NULL
+};
+
+static const char *s_toolchain_fields [] = {
+    "hash", "compiler", "version", "target", "size", "holders", "here", "last_used", "created", NULL
 };
 
 static const char *s_status_head [] = {
@@ -278,6 +283,43 @@ control_client_print_members (FILE *out, zlist_t *records, bool json)
             fprintf (out, i < 4? "%-*s%s": "%*s%s", (int) width [i], cells [row][i],
                      i == COLUMNS - 1? "\n": "  ");
     free (cells);
+}
+
+void
+control_client_print_toolchains (FILE *out, zlist_t *records, bool json)
+{
+    if (json) {
+        zlist_t *known = s_known (s_toolchain_fields, false, NULL);
+        fputs ("[", out);
+        const char *separator = "\n  ";
+        for (zhash_t *record = (zhash_t *) zlist_first (records); record;
+             record = (zhash_t *) zlist_next (records)) {
+            fputs (separator, out);
+            s_json_object (out, record, known, "  ");
+            separator = ",\n  ";
+        }
+        fputs (zlist_size (records)? "\n]\n": "]\n", out);
+        zlist_destroy (&known);
+        return;
+    }
+    if (zlist_size (records) == 0) {
+        fputs ("no toolchains yet (a node packages its compiler when it first sends a job)\n", out);
+        return;
+    }
+    fprintf (out, "%-16s  %-32s  %-8s  %-18s  %8s  %-19s  %s\n",
+             "HASH", "COMPILER", "VERSION", "TARGET", "SIZE", "LAST USED", "HOLDERS");
+    for (zhash_t *record = (zhash_t *) zlist_first (records); record;
+         record = (zhash_t *) zlist_next (records)) {
+        char used [32] = "-";
+        time_t when = (time_t) (strtoll (s_get (record, "last_used"), NULL, 10) / 1000);
+        struct tm tm;
+        if (when > 0 && localtime_r (&when, &tm))
+            strftime (used, sizeof used, "%Y-%m-%d %H:%M:%S", &tm);
+        double size = strtod (s_get (record, "size"), NULL) / (1024.0 * 1024.0);
+        fprintf (out, "%-16.16s  %-32s  %-8s  %-18s  %6.1fMB  %-19s  %s\n",
+                 s_get (record, "hash"), s_get (record, "compiler"), s_get (record, "version"),
+                 s_get (record, "target"), size, used, s_get (record, "holders"));
+    }
 }
 
 void

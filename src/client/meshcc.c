@@ -28,7 +28,8 @@
 static bool
 s_is_command (const char *word)
 {
-    static const char *commands [] = { "keygen", "members", "status", "stats", "help", NULL };
+    static const char *commands [] = { "keygen", "members", "status", "stats", "toolchains",
+                                       "help", NULL };
     for (int i = 0; commands [i]; i++)
         if (strcmp (word, commands [i]) == 0)
             return true;

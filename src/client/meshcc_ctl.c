@@ -19,7 +19,7 @@
 #include "meshcc/version.h"
 
 #define USAGE_LINE "meshcc [--dir DIR] <keygen FILE | members [--json] | status [--json] | " \
-                   "stats [--json] | help>\n       meshcc COMPILER ARGS..."
+                   "stats [--json] | toolchains [--json] | help>\n       meshcc COMPILER ARGS..."
 
 static const char *s_help =
 "usage: meshcc [--dir DIR] COMMAND [options]\n"
@@ -37,6 +37,8 @@ static const char *s_help =
 "  members [--json]   the nodes this machine's node knows, with their state and load\n"
 "  status [--json]    this machine's node: identity, security, counters\n"
 "  stats [--json]     compile counters: jobs local/sent/executed, fallbacks, transfers, times\n"
+"  toolchains [--json]  packaged and fetched compilers: hash, compiler, version, target,\n"
+"                     size, holders, last used\n"
 "  keygen FILE        make a new mesh key (copy it to every node as DIR/mesh.key)\n"
 "  help               this text\n"
 "\n"
@@ -81,6 +83,9 @@ s_query (const char *dir, const char *command, bool json)
         die ("%s", err);
     if (streq (command, CONTROL_MEMBERS))
         control_client_print_members (stdout, records, json);
+    else
+    if (streq (command, CONTROL_TOOLCHAINS))
+        control_client_print_toolchains (stdout, records, json);
     else {
         zhash_t *record = (zhash_t *) zlist_first (records);
         if (!record)
@@ -149,13 +154,16 @@ main (int argc, char *argv [])
                 "(as DIR/mesh.key, or with 'meshccd --mesh-key FILE')\n", argv [arg]);
         return 0;
     }
-    if (streq (command, "members") || streq (command, "status") || streq (command, "stats")) {
+    if (streq (command, "members") || streq (command, "status") || streq (command, "stats")
+    ||  streq (command, "toolchains")) {
         bool json = s_json_option (argc, argv, arg);
         char *dir = datadir_resolve (dir_option);
         if (!dir)
             die ("cannot find a data directory: no --dir, $MESHCC_DIR or home directory");
         int rc = s_query (dir, streq (command, "members")? CONTROL_MEMBERS:
-                               streq (command, "stats")? CONTROL_STATS: CONTROL_STATUS, json);
+                               streq (command, "stats")? CONTROL_STATS:
+                               streq (command, "toolchains")? CONTROL_TOOLCHAINS: CONTROL_STATUS,
+                          json);
         free (dir);
         return rc;
     }

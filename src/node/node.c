@@ -770,6 +770,15 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
         s_append_record (reply, &record);
     }
     else
+    if (command && streq (command, CONTROL_TOOLCHAINS)) {
+        zmsg_addstr (reply, CONTROL_OK);
+        zlist_t *records = toolchains_list (self->toolchains);
+        zhash_t *record;
+        while ((record = (zhash_t *) zlist_pop (records)))
+            s_append_record (reply, &record);
+        zlist_destroy (&records);
+    }
+    else
     if (command && streq (command, CONTROL_STATUS)) {
         zmsg_addstr (reply, CONTROL_OK);
         zhash_t *record = node_status (self);
@@ -778,8 +787,9 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
     else {
         zmsg_addstr (reply, CONTROL_ERROR);
         //  (Compiling is on the compile socket, not here: control.h.)
-        zmsg_addstrf (reply, "unknown command '%s' (this node knows %s, %s and %s)",
-                      command? command: "", CONTROL_MEMBERS, CONTROL_STATUS, CONTROL_STATS);
+        zmsg_addstrf (reply, "unknown command '%s' (this node knows %s, %s, %s and %s)",
+                      command? command: "", CONTROL_MEMBERS, CONTROL_STATUS, CONTROL_STATS,
+                      CONTROL_TOOLCHAINS);
     }
     free (command);
     zmsg_destroy (&request);

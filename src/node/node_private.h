@@ -202,7 +202,11 @@ bool      toolchains_member_holds (const gossip_member_t *member,
                                    const uint8_t hash [BLOB_HASH_SIZE]);
 //  Loop thread: fetch the archive `hash` from the members that gossip it
 //  (a peer's job needs it); at most one fetch per archive.
-void      toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size);
+void      toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size,
+                            const compiler_identity_t *compiler);
+//  Loop thread: one record per toolchain of the registry (control.h,
+//  TOOLCHAINS), holders from gossip (also recorded in the registry).
+zlist_t  *toolchains_list (toolchains_t *self);
 //  A FETCH from a peer (answered on a worker), a CHUNK on our link to a holder.
 void      toolchains_on_fetch (toolchains_t *self, zframe_t *routing_id,
                                const fetch_request_msg_t *request);

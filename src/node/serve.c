@@ -251,7 +251,8 @@ s_serve_done (void *arg, bool cancelled)
     }
     if (job->fetch_toolchain) {
         job->fetch_toolchain = false;
-        toolchains_fetch (node->toolchains, job->spec->toolchain, job->spec->toolchain_size);
+        toolchains_fetch (node->toolchains, job->spec->toolchain, job->spec->toolchain_size,
+                          &job->spec->compiler);
     }
     if (job->refusal) {
         job_msg_t *msg = job_msg_new (JOB_WIRE_REFUSED, job->id);

@@ -47,6 +47,7 @@ typedef struct {
     uint8_t   hash [BLOB_HASH_SIZE];
     char      hex [BLOB_HASH_HEX_SIZE + 1];
     uint64_t  size;                             //  as the job said (informative)
+    compiler_identity_t compiler;               //  the job's, for the registry
     char      part [TOOLCHAIN_PATH_MAX + 128];
     int64_t   started;
     bool      had_holder;
@@ -387,7 +388,8 @@ toolchains_member_holds (const gossip_member_t *member, const uint8_t hash [BLOB
 //  Fetching (loop thread; fetch.c does the chunks, credits and checking)
 
 void
-toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size)
+toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size,
+                  const compiler_identity_t *compiler)
 {
     s_fetch_t probe;
     s_hex (hash, probe.hex);
@@ -397,6 +399,8 @@ toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint6
     memcpy (f->hash, hash, BLOB_HASH_SIZE);
     snprintf (f->hex, sizeof f->hex, "%s", probe.hex);
     f->size = size;
+    if (compiler)
+        f->compiler = *compiler;
     f->started = zclock_mono ();
     char dir [TOOLCHAIN_PATH_MAX + 32];
     snprintf (dir, sizeof dir, "%.4000s/toolchains", self->dir);
@@ -410,6 +414,24 @@ toolchains_fetch (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint6
     }
     zhashx_insert (self->fetches, f->hex, f);
     log_info ("fetching toolchain %.16s (%llu bytes)", f->hex, (unsigned long long) size);
+}
+
+//  A fetched archive goes into the registry with the compiler the job
+//  that needed it named (an archive's own contents are not read here).
+static void
+s_record (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE],
+          const compiler_identity_t *compiler, uint64_t size)
+{
+    char err [256];
+    toolchain_db_t *db = toolchain_db_new (self->dir, err, sizeof err);
+    if (!db) {
+        log_warn ("toolchains.db: %s", err);
+        return;
+    }
+    if (toolchain_db_record (db, hash, compiler->path, compiler->version, compiler->target,
+                             size, 0, NULL))
+        log_warn ("cannot record a fetched toolchain in toolchains.db");
+    toolchain_db_destroy (&db);
 }
 
 //  A member's load for holder choice: jobs per slot, × 1000.
@@ -473,6 +495,7 @@ s_fetch_end (toolchains_t *self, s_fetch_t *f)
         &&  stat (archive, &st) == 0) {
             s_held_add (self, f->hash, (uint64_t) st.st_size);
             self->fetched++;
+            s_record (self, f->hash, &f->compiler, (uint64_t) st.st_size);
             log_info ("fetched toolchain %.16s: %llu bytes from %zu holder(s) in %lld ms",
                       f->hex, (unsigned long long) st.st_size, fetch_source_count (f->fetch),
                       (long long) (zclock_mono () - f->started));
@@ -616,6 +639,66 @@ toolchains_tick (toolchains_t *self, int64_t now)
     zlist_destroy (&start);
     if (self->summary_dirty)
         s_publish (self);
+}
+
+//  The names of the members that gossip `hash`, "self" first if we hold
+//  it; and (with db) the holders recorded.
+static void
+s_holders (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], char *text, size_t size,
+           toolchain_db_t *db)
+{
+    size_t len = 0;
+    text [0] = 0;
+    if (toolchains_held (self, hash))
+        len = (size_t) snprintf (text, size, "self");
+    gossip_t *gossip = self->node->gossip;
+    for (size_t i = 0; i < gossip_size (gossip) && len < size; i++) {
+        const gossip_member_t *m = gossip_member (gossip, i);
+        if (m->is_self || m->status != PEER_ALIVE || !toolchains_member_holds (m, hash))
+            continue;
+        if (db)
+            toolchain_db_holder_record (db, hash, m->state.id);
+        int n = snprintf (text + len, size - len, "%s%s", len ? "," : "", m->state.name);
+        if (n < 0)
+            break;
+        len += (size_t) n;
+    }
+}
+
+zlist_t *
+toolchains_list (toolchains_t *self)
+{
+    zlist_t *records = zlist_new ();
+    char err [256];
+    toolchain_db_t *db = toolchain_db_new (self->dir, err, sizeof err);
+    if (!db)
+        return records;
+    size_t count = 0;
+    toolchain_record_t *rows = toolchain_db_list (db, &count);
+    for (size_t i = 0; i < count; i++) {
+        const toolchain_record_t *row = &rows [i];
+        zhash_t *record = zhash_new ();
+        zhash_autofree (record);
+        char value [1024];
+        s_hex (row->hash, value);
+        zhash_update (record, "hash", value);
+        zhash_update (record, "compiler", (void *) row->compiler);
+        zhash_update (record, "version", (void *) row->version);
+        zhash_update (record, "target", (void *) row->target);
+        snprintf (value, sizeof value, "%llu", (unsigned long long) row->size);
+        zhash_update (record, "size", value);
+        snprintf (value, sizeof value, "%lld", (long long) row->created);
+        zhash_update (record, "created", value);
+        snprintf (value, sizeof value, "%lld", (long long) row->last_used);
+        zhash_update (record, "last_used", value);
+        s_holders (self, row->hash, value, sizeof value, db);
+        zhash_update (record, "holders", value);
+        zhash_update (record, "here", toolchains_held (self, row->hash) ? "yes" : "no");
+        zlist_append (records, record);
+    }
+    free (rows);
+    toolchain_db_destroy (&db);
+    return records;
 }
 
 void

@@ -101,6 +101,24 @@ check "B holds the same archive, named by its hash" cmp -s "$T/A/toolchains/$HEX
 check "B's copy hashes to its name (b2sum -l 256)" \
     test "$(b2sum -l 256 "$T/B/toolchains/$HEX.tar.zst" | cut -d' ' -f1)" = "$HEX"
 
+toolchain_listed () {       # NODE HOLDER...: the CLI lists HEX held by each HOLDER
+    local node=$1; shift
+    mc "$node" toolchains --json | "$PY" -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if r["hash"] == sys.argv[1]]
+if len(rows) != 1: sys.exit("not listed")
+r = rows[0]
+holders = r["holders"].split(",")
+missing = [h for h in sys.argv[3:] if h not in holders]
+if missing or r["version"] != sys.argv[2] or not r["size"] > 0: sys.exit("%s: %s" % (missing, r))
+' "$HEX" "$(gcc -dumpfullversion)" "$@"
+}
+check_within 10 "meshcc toolchains --json on A: the toolchain, held by A (self) and B" \
+    toolchain_listed A self B
+check_within 10 "meshcc toolchains --json on B: recorded after the fetch, held by B and A" \
+    toolchain_listed B self A
+check "meshcc toolchains prints a table" sh -c "'$MESHCC' --dir '$T/A' toolchains | grep -q '^${HEX:0:16} '"
+
 # ---------------------------------------------------------------- part 2
 # A dies. B comes back with --slots 0: it holds the archive (found in its
 # directory at start) but compiles nothing, so the new origin D's jobs can
