@@ -125,7 +125,7 @@
 #define CONTROL_FALLBACK    "FALLBACK"
 #define CONTROL_STATS       "STATS"
 //  TOOLCHAINS (control socket, like STATS): one record per toolchain in
-//  the node's registry: hash (hex), compiler, version, target, size
+//  the node's registry: hash (hex), compiler, compiler_version, target, size
 //  (archive bytes), created, last_used (ms since the epoch), holders
 //  (names of the members gossiping it, "self" first when this node holds
 //  it, comma-separated), here ("yes"/"no": the archive is on this node).
@@ -250,7 +250,8 @@ control_field_is_text (const char *field)
 {
     static const char *text_fields [] = {
         "id", "name", "addr", "state", "dir", "security", "discovery", "executor",
-        "toolchain_transfers", "hash", "compiler", "version", "target", "holders", "here", NULL
+        "toolchain_transfers", "hash", "compiler", "compiler_version", "target", "holders",
+        "here", NULL
     };
     for (int i = 0; text_fields [i]; i++)
         if (strcmp (field, text_fields [i]) == 0)

@@ -16,7 +16,8 @@ static const char *s_member_fields [] = {
 };
 
 static const char *s_toolchain_fields [] = {
-    "hash", "compiler", "version", "target", "size", "holders", "here", "last_used", "created", NULL
+    "hash", "compiler", "compiler_version", "target", "size", "holders", "here", "last_used",
+    "created", NULL
 };
 
 static const char *s_status_head [] = {
@@ -317,7 +318,7 @@ control_client_print_toolchains (FILE *out, zlist_t *records, bool json)
             strftime (used, sizeof used, "%Y-%m-%d %H:%M:%S", &tm);
         double size = strtod (s_get (record, "size"), NULL) / (1024.0 * 1024.0);
         fprintf (out, "%-16.16s  %-32s  %-8s  %-18s  %6.1fMB  %-19s  %s\n",
-                 s_get (record, "hash"), s_get (record, "compiler"), s_get (record, "version"),
+                 s_get (record, "hash"), s_get (record, "compiler"), s_get (record, "compiler_version"),
                  s_get (record, "target"), size, used, s_get (record, "holders"));
     }
 }

@@ -683,7 +683,7 @@ toolchains_list (toolchains_t *self)
         s_hex (row->hash, value);
         zhash_update (record, "hash", value);
         zhash_update (record, "compiler", (void *) row->compiler);
-        zhash_update (record, "version", (void *) row->version);
+        zhash_update (record, "compiler_version", (void *) row->version);
         zhash_update (record, "target", (void *) row->target);
         snprintf (value, sizeof value, "%llu", (unsigned long long) row->size);
         zhash_update (record, "size", value);

@@ -110,7 +110,7 @@ if len(rows) != 1: sys.exit("not listed")
 r = rows[0]
 holders = r["holders"].split(",")
 missing = [h for h in sys.argv[3:] if h not in holders]
-if missing or r["version"] != sys.argv[2] or not r["size"] > 0: sys.exit("%s: %s" % (missing, r))
+if missing or r["compiler_version"] != sys.argv[2] or not r["size"] > 0: sys.exit("%s: %s" % (missing, r))
 ' "$HEX" "$(gcc -dumpfullversion)" "$@"
 }
 check_within 10 "meshcc toolchains --json on A: the toolchain, held by A (self) and B" \
