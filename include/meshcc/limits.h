@@ -211,6 +211,9 @@
 #define NODE_WORKERS_MAX            128
 //  Default bound of the blob store in DIR/cache (--cache-size).
 #define NODE_CACHE_SIZE_DEFAULT     (2ULL * 1024 * 1024 * 1024)
+//  DIR/toolchains: a gcc archive is ~27 MB and unpacks to ~117 MB, clang's
+//  66 MB to 258 MB; 4 GiB holds a dozen or more compilers.
+#define NODE_TOOLCHAIN_CACHE_SIZE_DEFAULT (4ULL * 1024 * 1024 * 1024)
 //  Limits the executor applies to a compile run for a peer.
 #define EXECUTOR_CPU_SECONDS        300
 #define EXECUTOR_MEMORY_BYTES       (4ULL * 1024 * 1024 * 1024)
@@ -275,6 +278,8 @@
 #define TOOLCHAINS_PREFIX           8
 //  A fetch whose archive no member gossips yet waits this long for one.
 #define TOOLCHAINS_HOLDER_WAIT_MS   10000
+//  How often DIR/toolchains is measured against --toolchain-cache-size.
+#define TOOLCHAINS_EVICT_CHECK_MS   1000
 #define LISTING_CACHE_BYTES         (32 * 1024 * 1024)
 #define LISTING_RACY_MS             HASH_CACHE_RACY_MS
 

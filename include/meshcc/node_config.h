@@ -38,6 +38,7 @@ typedef struct {
     uint32_t slots;                 //  0 = compile nothing here (a laptop)
     bool     slots_set;             //  false: default to the online CPUs
     uint64_t cache_size;            //  bound of DIR/cache in bytes (--cache-size)
+    uint64_t toolchain_cache_size;  //  bound of DIR/toolchains (--toolchain-cache-size)
     char     name [MESHCC_NAME_MAX + 1];        //  "" = default (hostname)
     bool     insecure;
     int      discovery;             //  -1 default, 0 off, 1 on

@@ -1186,8 +1186,9 @@ s_collect_output (const char *root, const char *cwd, const char *output,
     return 1;
 }
 
-//  Compiler messages that mean the run hit a limit or crashed rather than
-//  found an error in the code: the origin compiles locally instead.
+//  Compiler messages that mean the run hit a limit, crashed or could not
+//  run at all rather than found an error in the code: the origin compiles
+//  locally instead.
 static const char *
 s_limit_message (const uint8_t *err, size_t size)
 {
@@ -1195,6 +1196,10 @@ s_limit_message (const uint8_t *err, size_t size)
         "virtual memory exhausted", "out of memory allocating",
         "Cannot allocate memory", "File size limit exceeded",
         "internal compiler error", "terminated signal", "Killed signal",
+        //  The driver could not start one of its programs (gcc: "fatal
+        //  error: cannot execute 'cc1plus'"; clang: "unable to execute
+        //  command"): this machine's toolchain is broken, not the code.
+        "cannot execute ", "unable to execute command",
         NULL
     };
     if (!err)

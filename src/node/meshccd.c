@@ -39,6 +39,10 @@ static const char *s_help =
 "  --slots N             compile slots to offer (default: online CPUs); 0 compiles\n"
 "                        nothing here and sends every job to peers\n"
 "  --cache-size SIZE     bound of the blob store in DIR/cache, e.g. 2G (default 2G)\n"
+"  --toolchain-cache-size SIZE\n"
+"                        bound of the toolchains in DIR/toolchains (archives and\n"
+"                        unpacked trees; least recently used out, never one a job\n"
+"                        needs now), e.g. 2G (default 4G)\n"
 "  --name NAME           node name (default: host name)\n"
 "  --mesh-key FILE       the mesh's key (default: DIR/mesh.key if present);\n"
 "                        make one with 'meshcc keygen FILE'\n"
@@ -55,7 +59,7 @@ static const char *s_help =
 
 //  Long options that take the same names as config file keys; the
 //  others are handled here.
-enum { OPT_CONFIG = 256, OPT_HELP, OPT_VERSION };
+enum { OPT_CONFIG = 256, OPT_HELP, OPT_VERSION, OPT_TOOLCHAIN_CACHE };
 
 static struct option s_options [] = {
     { "dir",         required_argument, NULL, 'd' },
@@ -71,6 +75,7 @@ static struct option s_options [] = {
     { "log-level",   required_argument, NULL, 'L' },
     { "foreground",  no_argument,       NULL, 'f' },
     { "cache-size",  required_argument, NULL, 'C' },
+    { "toolchain-cache-size", required_argument, NULL, OPT_TOOLCHAIN_CACHE },
     { "config",      required_argument, NULL, OPT_CONFIG },
     { "help",        no_argument,       NULL, OPT_HELP },
     { "version",     no_argument,       NULL, OPT_VERSION },

@@ -15,7 +15,8 @@
 //  the bit in cmdline_set.
 static const char *s_keys [] = {
     "dir", "listen", "advertise", "join", "slots", "name", "mesh-key",
-    "insecure", "discovery", "beacon-port", "log-level", "foreground", "cache-size", NULL
+    "insecure", "discovery", "beacon-port", "log-level", "foreground", "cache-size",
+    "toolchain-cache-size", NULL
 };
 
 static int
@@ -37,6 +38,7 @@ node_config_new (void)
     self->beacon_port = MESHCC_DEFAULT_BEACON_PORT;
     self->log_level = NODE_LOG_INFO;
     self->cache_size = NODE_CACHE_SIZE_DEFAULT;
+    self->toolchain_cache_size = NODE_TOOLCHAIN_CACHE_SIZE_DEFAULT;
     return self;
 }
 
@@ -71,6 +73,32 @@ node_config_security_name (node_security_t security)
 
 //  Strict unsigned decimal: digits only, no sign, no spaces, no overflow
 //  (strtoul alone accepts " -1" and wraps it).
+//  A number of bytes with an optional K, M or G (powers of 1024), at least
+//  `min`, at most 2^50. Returns 0 or -1.
+static int
+s_parse_size (const char *value, uint64_t min, uint64_t *size_p)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long size = strtoull (value, &end, 10);
+    unsigned long long unit = 1;
+    if (end && (*end == 'K' || *end == 'k'))
+        unit = 1ULL << 10;
+    else
+    if (end && (*end == 'M' || *end == 'm'))
+        unit = 1ULL << 20;
+    else
+    if (end && (*end == 'G' || *end == 'g'))
+        unit = 1ULL << 30;
+    if (unit > 1)
+        end++;
+    if (errno || end == value || !end || *end || *value == '-'
+    ||  size > (1ULL << 50) / unit || size * unit < min)
+        return -1;
+    *size_p = size * unit;
+    return 0;
+}
+
 static int
 s_parse_uint (const char *text, unsigned long max, unsigned long *value_p)
 {
@@ -203,29 +231,22 @@ s_apply (node_config_t *self, const char *key, const char *value, char *err, siz
     }
     else
     if (!strcmp (key, "cache-size")) {
-        //  A number of bytes with an optional K, M or G (powers of 1024);
-        //  at least 16 MiB, so one job's inputs fit.
-        char *end = NULL;
-        errno = 0;
-        unsigned long long size = strtoull (value, &end, 10);
-        unsigned long long unit = 1;
-        if (end && (*end == 'K' || *end == 'k'))
-            unit = 1ULL << 10;
-        else
-        if (end && (*end == 'M' || *end == 'm'))
-            unit = 1ULL << 20;
-        else
-        if (end && (*end == 'G' || *end == 'g'))
-            unit = 1ULL << 30;
-        if (unit > 1)
-            end++;
-        if (errno || end == value || !end || *end || *value == '-'
-        ||  size > (1ULL << 50) / unit || size * unit < (16ULL << 20)) {
+        //  At least 16 MiB, so one job's inputs fit.
+        if (s_parse_size (value, 16ULL << 20, &self->cache_size)) {
             snprintf (err, err_size, "cache-size: '%s' is not a size from 16M to 1048576G "
                       "(a number with an optional K, M or G)", value);
             return -1;
         }
-        self->cache_size = size * unit;
+    }
+    else
+    if (!strcmp (key, "toolchain-cache-size")) {
+        //  Archives and their unpacked trees; the toolchain a job needs
+        //  now is kept even beyond it, so any bound works (tests use 1M).
+        if (s_parse_size (value, 1ULL << 20, &self->toolchain_cache_size)) {
+            snprintf (err, err_size, "toolchain-cache-size: '%s' is not a size from 1M to "
+                      "1048576G (a number with an optional K, M or G)", value);
+            return -1;
+        }
     }
     else
     if (!strcmp (key, "name")) {
@@ -512,6 +533,11 @@ node_config_test (bool verbose)
     assert (node_config_set (config, "cache-size", "1K", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
     assert (node_config_set (config, "cache-size", "12X", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
     assert (node_config_set (config, "cache-size", "2147483648", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
+    assert (config->toolchain_cache_size == NODE_TOOLCHAIN_CACHE_SIZE_DEFAULT);
+    assert (node_config_set (config, "toolchain-cache-size", "1M", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
+    assert (config->toolchain_cache_size == 1ULL << 20);
+    assert (node_config_set (config, "toolchain-cache-size", "10K", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
+    assert (node_config_set (config, "toolchain-cache-size", "-1G", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
     assert (node_config_set (config, "slots", "4", NODE_CONFIG_CMDLINE, err, sizeof err) == 0);
     assert (node_config_set (config, "bogus", "4", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);
     assert (node_config_set (config, "discovery", "maybe", NODE_CONFIG_CMDLINE, err, sizeof err) == -1);

@@ -196,7 +196,11 @@ int       toolchains_tree (const char *dir, const uint8_t hash [BLOB_HASH_SIZE],
 bool      toolchains_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE]);
 void      toolchains_add_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE],
                                uint64_t size);
-//  Our archive of `hash` is corrupt: removed, no longer gossiped.
+//  A job admitted here names `hash` (delta 1) / is over (-1): a toolchain
+//  in use is never evicted.
+void      toolchains_use (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], int delta);
+//  Our archive of `hash` is corrupt or evicted: removed with its tree, no
+//  longer gossiped.
 void      toolchains_forget (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE]);
 bool      toolchains_member_holds (const gossip_member_t *member,
                                    const uint8_t hash [BLOB_HASH_SIZE]);

@@ -35,6 +35,7 @@ struct _serve_job_t {
     char     *tree;                 //  the unpacked toolchain it runs with, or NULL
     bool      fetch_toolchain;      //  refused: fetch its toolchain
     bool      forget_toolchain;     //  our archive of it is corrupt
+    bool      uses_toolchain;       //  counted in toolchains_use
     bool      in_worker;
     bool      need_sent;
     bool      last_received;        //  BLOBS with "last" arrived
@@ -56,6 +57,8 @@ s_job_free (serve_job_t **job_p)
     serve_job_t *job = *job_p;
     if (!job)
         return;
+    if (job->uses_toolchain)
+        toolchains_use (job->serve->node->toolchains, job->spec->toolchain, -1);
     zframe_destroy (&job->routing_id);
     job_spec_destroy (&job->spec);
     free (job->tree);
@@ -347,6 +350,10 @@ serve_on_msg (serve_t *self, zframe_t *routing_id, job_msg_t *msg)
         job->id = msg->job_id;
         job->spec = msg->spec;
         msg->spec = NULL;
+        if (job->spec->has_toolchain) {
+            toolchains_use (node->toolchains, job->spec->toolchain, 1);
+            job->uses_toolchain = true;
+        }
         job->incoming = zlist_new ();
         zhashx_insert (self->jobs, job->key, job);
         job_msg_t *accepted = job_msg_new (JOB_WIRE_ACCEPTED, job->id);

@@ -11,6 +11,7 @@
 //  and never runs a compile (executor.c).
 
 #include <dirent.h>
+#include <ftw.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include "meshcc/fetch.h"
@@ -38,7 +39,10 @@ typedef struct {
 
 typedef struct {
     uint8_t  hash [BLOB_HASH_SIZE];
-    uint64_t size;
+    uint64_t size;                  //  archive bytes
+    uint64_t tree_size;             //  bytes of its unpacked tree (0: none)
+    int64_t  last_used;             //  zclock_mono: acquired, used or served
+    uint32_t in_use;                //  jobs admitted that name it
 } s_held_t;
 
 //  A fetch of an archive we need (a peer's job named it).
@@ -61,7 +65,8 @@ struct _toolchains_t {
     zhashx_t *held;                             //  hex -> s_held_t (loop thread)
     zhashx_t *fetches;                          //  hex -> s_fetch_t (loop thread)
     bool      summary_dirty;
-    uint64_t  packaged, fetched, fetch_failures, chunks_served;
+    uint64_t  packaged, fetched, fetch_failures, chunks_served, evicted;
+    int64_t   evict_checked;                    //  zclock_mono of the last size check
 };
 
 //  A packaging handed to a worker.
@@ -92,6 +97,7 @@ s_held_add (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t si
     s_held_t *held = (s_held_t *) zmalloc (sizeof (s_held_t));
     memcpy (held->hash, hash, BLOB_HASH_SIZE);
     held->size = size;
+    held->last_used = zclock_mono ();
     zhashx_insert (self->held, hex, held);
     self->summary_dirty = true;
 }
@@ -353,11 +359,56 @@ s_publish (toolchains_t *self)
     self->summary_dirty = false;
 }
 
+//  Removes a directory tree without following links (a worker's task).
+static int
+s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st; (void) ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        rmdir (path);
+    else
+        unlink (path);
+    return 0;
+}
+
+static void
+s_remove_fn (worker_ctx_t *ctx, void *arg)
+{
+    (void) ctx;
+    nftw ((const char *) arg, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static void
+s_remove_done (void *arg, bool cancelled)
+{
+    (void) cancelled;
+    free (arg);
+}
+
+//  The unpacked tree of `hex` out of the way at once (a rename: a job
+//  starting now unpacks it afresh), removed on a worker. Job roots made
+//  from it keep their own hard links.
+static void
+s_drop_tree (toolchains_t *self, const char *hex)
+{
+    static uint64_t serial;
+    char tree [TOOLCHAIN_PATH_MAX + 128], *trash = NULL;
+    snprintf (tree, sizeof tree, "%.4000s/toolchains/unpacked/%s", self->dir, hex);
+    if (asprintf (&trash, "%.4000s/toolchains/.trash-%s-%d-%llu", self->dir, hex, getpid (),
+                  (unsigned long long) ++serial) < 0)
+        abort ();
+    if (rename (tree, trash) == 0)
+        worker_pool_submit (self->node->workers, s_remove_fn, s_remove_done, trash);
+    else
+        free (trash);
+}
+
 void
 toolchains_forget (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE])
 {
     char hex [BLOB_HASH_HEX_SIZE + 1], archive [TOOLCHAIN_PATH_MAX];
     s_hex (hash, hex);
+    s_drop_tree (self, hex);
     s_held_t *held = (s_held_t *) zhashx_lookup (self->held, hex);
     if (held) {
         zhashx_delete (self->held, hex);
@@ -602,14 +653,92 @@ toolchains_on_fetch (toolchains_t *self, zframe_t *routing_id, const fetch_reque
     task->self = self;
     task->routing_id = zframe_dup (routing_id);
     task->request = *request;
-    if (request->kind == FETCH_KIND_TOOLCHAIN && toolchains_held (self, request->hash))
+    if (request->kind == FETCH_KIND_TOOLCHAIN && toolchains_held (self, request->hash)) {
         toolchain_archive_path (self->dir, request->hash, task->path, sizeof task->path);
+        char hex [BLOB_HASH_HEX_SIZE + 1];
+        s_hex (request->hash, hex);
+        ((s_held_t *) zhashx_lookup (self->held, hex))->last_used = zclock_mono ();
+    }
     worker_pool_submit (self->node->workers, s_serve_fn, s_serve_done, task);
+}
+
+void
+toolchains_use (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], int delta)
+{
+    char hex [BLOB_HASH_HEX_SIZE + 1];
+    s_hex (hash, hex);
+    s_held_t *held = (s_held_t *) zhashx_lookup (self->held, hex);
+    if (!held)
+        return;
+    if (delta > 0)
+        held->in_use++;
+    else
+    if (held->in_use > 0)
+        held->in_use--;
+    held->last_used = zclock_mono ();
+}
+
+static uint64_t s_tree_bytes;
+
+static int
+s_add_size (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) path; (void) ftw;
+    if (flag == FTW_F)
+        s_tree_bytes += (uint64_t) st->st_size;
+    return 0;
+}
+
+//  Keeps DIR/toolchains (archives and trees) under --toolchain-cache-size:
+//  least recently used out, never one a job admitted here names, and
+//  never the most recently used one (the one the next job needs; a bound
+//  below one toolchain then holds exactly that one).
+static void
+s_evict (toolchains_t *self)
+{
+    uint64_t total = 0;
+    s_held_t *newest = NULL;
+    for (s_held_t *h = (s_held_t *) zhashx_first (self->held); h;
+         h = (s_held_t *) zhashx_next (self->held)) {
+        char hex [BLOB_HASH_HEX_SIZE + 1], tree [TOOLCHAIN_PATH_MAX + 128];
+        s_hex (h->hash, hex);
+        snprintf (tree, sizeof tree, "%.4000s/toolchains/unpacked/%s", self->dir, hex);
+        s_tree_bytes = 0;               //  loop thread only
+        nftw (tree, s_add_size, 16, FTW_PHYS | FTW_MOUNT);
+        h->tree_size = s_tree_bytes;
+        total += h->size + h->tree_size;
+        if (!newest || h->last_used > newest->last_used)
+            newest = h;
+    }
+    while (total > self->node->config->toolchain_cache_size) {
+        s_held_t *oldest = NULL;
+        for (s_held_t *h = (s_held_t *) zhashx_first (self->held); h;
+             h = (s_held_t *) zhashx_next (self->held))
+            if (h != newest && h->in_use == 0 && (!oldest || h->last_used < oldest->last_used))
+                oldest = h;
+        if (!oldest)
+            break;
+        char hex [BLOB_HASH_HEX_SIZE + 1];
+        s_hex (oldest->hash, hex);
+        uint64_t freed = oldest->size + oldest->tree_size;
+        log_info ("toolchain %.16s evicted (%llu bytes; DIR/toolchains over %llu)", hex,
+                  (unsigned long long) freed,
+                  (unsigned long long) self->node->config->toolchain_cache_size);
+        total -= freed;
+        self->evicted++;
+        uint8_t hash [BLOB_HASH_SIZE];
+        memcpy (hash, oldest->hash, BLOB_HASH_SIZE);
+        toolchains_forget (self, hash);         //  frees `oldest`
+    }
 }
 
 void
 toolchains_tick (toolchains_t *self, int64_t now)
 {
+    if (now - self->evict_checked >= TOOLCHAINS_EVICT_CHECK_MS) {
+        self->evict_checked = now;
+        s_evict (self);
+    }
     zlistx_t *running = zhashx_values (self->fetches);
     for (s_fetch_t *f = (s_fetch_t *) zlistx_first (running); f;
          f = (s_fetch_t *) zlistx_next (running))
@@ -715,6 +844,14 @@ toolchains_stats (toolchains_t *self, zhash_t *record)
     zhash_update (record, "toolchain_fetch_failures", value);
     snprintf (value, sizeof value, "%llu", (unsigned long long) self->chunks_served);
     zhash_update (record, "toolchain_chunks_served", value);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) self->evicted);
+    zhash_update (record, "toolchains_evicted", value);
+    uint64_t bytes = 0;
+    for (s_held_t *h = (s_held_t *) zhashx_first (self->held); h;
+         h = (s_held_t *) zhashx_next (self->held))
+        bytes += h->size + h->tree_size;
+    snprintf (value, sizeof value, "%llu", (unsigned long long) bytes);
+    zhash_update (record, "toolchain_store_bytes", value);
 }
 
 void

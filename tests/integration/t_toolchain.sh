@@ -12,9 +12,12 @@
 #      gcc-less peer gets jobs from a new origin (which packages the same
 #      compiler into the same hash) and fetches the toolchain from the
 #      first peer too (it serves chunks).
-#   3. A corrupted archive at a holder is caught by its hash: another new
-#      peer fetching while one holder serves corrupt bytes still ends with
+#   3. A corrupted archive at a holder is caught by its hash: a peer
+#      fetching again while one holder serves corrupt bytes still ends with
 #      a good toolchain and an identical object.
+#   4. Eviction: with --toolchain-cache-size below one toolchain and jobs
+#      of two toolchains (gcc and g++), every job works and the peer keeps
+#      one toolchain at a time.
 # Needs root (mount namespaces); skips otherwise.
 . "$(dirname "$0")/../lib.sh"
 port_range 30000
@@ -28,6 +31,7 @@ if ! unshare -m --propagation private true 2>/dev/null; then
     exit 0
 fi
 GCC_DRIVER=$(readlink -f "$(command -v gcc)")
+GXX_DRIVER=$(readlink -f "$(command -v g++)")
 if [ ! -x "$GCC_DRIVER" ] || [ ! -d /usr/lib/gcc ]; then
     skip "no gcc in /usr/bin and /usr/lib/gcc to hide"
     exit 0
@@ -41,6 +45,7 @@ cat > "$T/hide-gcc" <<EOF
 exec unshare -m --propagation private sh -c '
     mount -t tmpfs none /usr/lib/gcc &&
     mount --bind "$T/empty" "$GCC_DRIVER" &&
+    mount --bind "$T/empty" "$GXX_DRIVER" &&
     exec "\$@"' sh "\$@"
 EOF
 chmod +x "$T/hide-gcc"
@@ -159,6 +164,38 @@ check "C's archive hashes to its name" \
 check "no corrupt part file is left at C" sh -c "! ls '$T/C/toolchains' | grep -q '^\.part'"
 check_within 60 "C compiles with it again" peer_ran_one D C 0
 check "C's object is byte-identical to a local compile" cmp -s "$T/src/x.o" "$T/src/local.o"
+# ---------------------------------------------------------------- part 4
+# C restarts with --toolchain-cache-size 1M, below one toolchain, and D
+# sends it gcc and g++ jobs (two toolchains): every job still works, and
+# C keeps one toolchain at a time, evicting the other.
+printf '%s\n' '#include <vector>' \
+    'int total (const std::vector<int> &v) { int t = 0; for (int x : v) t += x; return t; }' \
+    > "$T/src/y.cpp"
+touch -d '10 seconds ago' "$T/src/y.cpp"
+(cd "$T/src" && g++ -g -O2 -c y.cpp -o local-y.o) || bail "local g++ failed"
+kill_node C
+start_node C --listen "127.0.0.1:$PC" --slots 2 --join "127.0.0.1:$PB" \
+    --toolchain-cache-size 1M "${KEY[@]}"
+check_within 15 "C is back with a 1M toolchain store" all_see_state C alive B D
+cxx_once () {
+    COMPILES=$((COMPILES + 1))
+    (cd "$T/src" && MESHCC_DIR=$T/D MESHCC_QUIET=1 "$MESHCC" g++ -g -O2 -c y.cpp -o y.o) \
+        || COMPILE_FAILURES=$((COMPILE_FAILURES + 1))
+}
+alternate_fetched () {  # a C job and a C++ job until C fetched g++'s and ran 4 jobs since
+    compile_once D
+    cxx_once
+    if [ -z "${RAN_AT:-}" ] && [ "$(fetched C)" -ge 1 ]; then RAN_AT=$(executed C); fi
+    [ -n "${RAN_AT:-}" ] && [ "$(executed C)" -ge $((RAN_AT + 4)) ]
+}
+check_within 120 "C ran jobs of both toolchains (it fetched the g++ one)" alternate_fetched
+check "D packaged g++ as a second toolchain" test "$(stats_value D toolchains_packaged)" = 2
+check "C evicted a toolchain to stay within its bound ($(stats_value C toolchains_evicted) evictions)" \
+    test "$(stats_value C toolchains_evicted || echo 0)" -ge 1
+one_archive () { [ "$(ls "$T/C/toolchains" | grep -c '\.tar\.zst$')" -le 1 ]; }
+check_within 5 "C holds at most one toolchain archive" one_archive
+check "the C++ object is byte-identical to a local compile" cmp -s "$T/src/y.o" "$T/src/local-y.o"
+check "the C object is byte-identical to a local compile" cmp -s "$T/src/x.o" "$T/src/local.o"
 check "every compile of the test succeeded ($COMPILES compiles)" test "$COMPILE_FAILURES" -eq 0
 
 done_testing
