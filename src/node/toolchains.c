@@ -43,6 +43,7 @@ typedef struct {
     uint64_t tree_size;             //  bytes of its unpacked tree (0: none)
     int64_t  last_used;             //  zclock_mono: acquired, used or served
     uint32_t in_use;                //  jobs admitted that name it
+    bool     fetched;               //  fetched here (else packaged or found)
 } s_held_t;
 
 //  A fetch of an archive we need (a peer's job named it).
@@ -343,13 +344,21 @@ toolchains_add_held (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], ui
 
 //  The gossiped summary: the first TOOLCHAINS_PREFIX bytes of each held
 //  hash, as many as fit.
+//  MESHCC_BENCH_NO_RESHARE=1 (scripts/bench-toolchain-spread only): this
+//  node does not offer archives it fetched, so every fetch of a new
+//  toolchain draws from the node that packaged it: the baseline that the
+//  fetch-from-any-holder design is measured against.
 static void
 s_publish (toolchains_t *self)
 {
     uint8_t summary [MESHCC_TOOLCHAIN_SUMMARY_MAX];
     size_t size = 0;
+    const char *no_reshare = getenv ("MESHCC_BENCH_NO_RESHARE");
+    bool reshare = !(no_reshare && streq (no_reshare, "1"));
     for (s_held_t *h = (s_held_t *) zhashx_first (self->held); h;
          h = (s_held_t *) zhashx_next (self->held)) {
+        if (h->fetched && !reshare)
+            continue;
         if (size + TOOLCHAINS_PREFIX > sizeof summary)
             break;
         memcpy (summary + size, h->hash, TOOLCHAINS_PREFIX);
@@ -545,6 +554,10 @@ s_fetch_end (toolchains_t *self, s_fetch_t *f)
         &&  rename (f->part, archive) == 0 && chmod (archive, 0444) == 0
         &&  stat (archive, &st) == 0) {
             s_held_add (self, f->hash, (uint64_t) st.st_size);
+            char hex [BLOB_HASH_HEX_SIZE + 1];
+            s_hex (f->hash, hex);
+            ((s_held_t *) zhashx_lookup (self->held, hex))->fetched = true;
+            self->summary_dirty = true;
             self->fetched++;
             s_record (self, f->hash, &f->compiler, (uint64_t) st.st_size);
             log_info ("fetched toolchain %.16s: %llu bytes from %zu holder(s) in %lld ms",
