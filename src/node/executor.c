@@ -1248,24 +1248,33 @@ s_tree_compiler (const char *tree, const job_spec_t *job, char *why, size_t why_
 static int
 s_link_tree (const char *tree, char **files, const char *root, char *why, size_t why_size)
 {
-    for (size_t i = 0; files && files [i]; i++) {
+    //  Each directory is made once (a toolchain is ~160 files in a few
+    //  dozen directories): no mkdir per file on the job's critical path.
+    zhashx_t *made = zhashx_new ();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && files && files [i]; i++) {
         char from [JOB_MAX_PATH * 2], to [JOB_MAX_PATH * 2];
         if (s_in_root (tree, files [i], from, sizeof from)
         ||  s_in_root (root, files [i], to, sizeof to)) {
             snprintf (why, why_size, "toolchain path too long: %.300s", files [i]);
-            return -1;
+            rc = -1;
+            break;
         }
         char *slash = strrchr (to, '/');
         *slash = 0;
-        int rc = s_mkdir_p (to, 0755);
+        if (!zhashx_lookup (made, to)) {
+            rc = s_mkdir_p (to, 0755);
+            zhashx_insert (made, to, (void *) 1);
+        }
         *slash = '/';
         if (rc || (link (from, to) && errno != EEXIST)) {
             snprintf (why, why_size, "cannot place toolchain file %.300s: %s",
                       files [i], strerror (errno));
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    zhashx_destroy (&made);
+    return rc;
 }
 
 void
