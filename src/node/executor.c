@@ -781,6 +781,11 @@ executor_destroy (executor_t **self_p)
         pthread_cond_destroy (&self->idle);
         free (self->area);
         free (self->trash);
+        for (size_t i = 0; i < self->tree_count; i++) {
+            free (self->trees [i].tree);
+            executor_strings_free (&self->trees [i].files);
+            executor_strings_free (&self->trees [i].symlinks);
+        }
         for (size_t i = 0; i < self->toolchain_count; i++) {
             executor_strings_free (&self->toolchains [i].binds);
             executor_strings_free (&self->toolchains [i].symlinks);
