@@ -102,7 +102,15 @@
 //  toolchain_transfers ("none", or per fetch in progress "HEX16 BYTES/TOTAL
 //  bytes from N holder(s)", "; " between them).
 //  STATS also has: toolchains_held toolchains_packaged toolchains_fetched
-//  toolchain_fetch_failures toolchain_chunks_served.
+//  toolchain_fetch_failures toolchain_chunks_served; and for job input
+//  blobs fetched from the holders a JOB names (issue 4):
+//    blobs_fetched_from_peers blob_bytes_fetched_from_peers
+//                             blobs stored here after a fetch (from any
+//                             holder, the origin included), raw bytes
+//    blob_fetch_failures      fetches that failed (their jobs then asked
+//                             the origin with NEED)
+//    blob_chunks_served       FETCHes of blobs this node answered with bytes
+//    blob_fetches_running blob_fetches_queued   fetches now
 
 //  Values are text; control_field_is_text() says which fields are text in
 //  JSON output (all others are numbers).

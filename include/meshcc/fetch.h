@@ -6,8 +6,9 @@
 //  in as fetch_wire.h values); its only I/O is the part file it owns
 //  (pwrite of each chunk, one streaming hash at the end). Holders are
 //  opaque node ids: it never knows endpoints, gossip or the stores. Also
-//  holds the holder side's one helper, fetch_serve_chunk, which answers a
-//  FETCH from a file. See fetch.c for the rules in detail.
+//  holds the holder side's helpers, fetch_serve_chunk and
+//  fetch_serve_buffer, which answer a FETCH from a file or from memory.
+//  See fetch.c for the rules in detail.
 //
 //  Protocol, in short. The fetcher holds FETCH_WINDOW credits; each FETCH
 //  (a request for one chunk: FETCH_CHUNK bytes at a multiple of
@@ -133,6 +134,11 @@ int      fetch_add_holder (fetch_t *self, const uint8_t id [MESHCC_ID_SIZE], uin
 //  The holder died or left: its requests go back to the queue. Unknown
 //  ids are ignored. With no usable holder left the fetch fails.
 void     fetch_remove_holder (fetch_t *self, const uint8_t id [MESHCC_ID_SIZE]);
+//  The caller could not reach the holder (its requests could not be
+//  sent): it is excluded for this fetch like one that timed out, and its
+//  requests go back to the queue. Unknown ids are ignored. With no usable
+//  holder left the fetch fails.
+void     fetch_fail_holder (fetch_t *self, const uint8_t id [MESHCC_ID_SIZE]);
 
 //  Fills `out` with at most `max` requests to send now, as many as the
 //  credit allows (never more than FETCH_WINDOW in flight), and returns
@@ -174,6 +180,11 @@ const uint8_t *fetch_hash (fetch_t *self);
 //  instead of FETCH_CHUNK. Only before the first fetch_requests; returns
 //  0 or -1.
 int           fetch_set_chunk_size (fetch_t *self, uint32_t size);
+//  The largest size a holder may announce for this object, when the
+//  caller knows it (a job's manifest gives each blob's size): an answer
+//  announcing more fails its holder, as one above FETCH_OBJECT_MAX does.
+//  Only before the first fetch_requests; returns 0 or -1.
+int           fetch_set_max_size (fetch_t *self, uint64_t max);
 
 //  The holder side: the CHUNK answering `request` from the file at `path`
 //  (NULL or absent: "not held"; not a regular file or unreadable:
@@ -181,6 +192,10 @@ int           fetch_set_chunk_size (fetch_t *self, uint32_t size);
 //  length and FETCH_CHUNK_MAX bytes, read with pread. Never NULL. Blocks
 //  on one file read: a node calls it from a worker thread.
 fetch_chunk_msg_t *fetch_serve_chunk (const char *path, const fetch_request_msg_t *request);
+//  The same from an object in memory (a blob the caller read from its
+//  store): `data` NULL is "not held"; the same range rules as above.
+fetch_chunk_msg_t *fetch_serve_buffer (const uint8_t *data, size_t size,
+                                       const fetch_request_msg_t *request);
 
 void fetch_test (bool verbose);
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "meshcc/blob_store.h"
+#include "meshcc/limits.h"
 
 typedef enum {
     MANIFEST_FILE = 'f',            //  regular file: hash + mode
@@ -49,6 +50,11 @@ typedef struct {
     bool     has_toolchain;
     uint8_t  toolchain [BLOB_HASH_SIZE];    //  BLAKE2b-256 of the archive
     uint64_t toolchain_size;                //  archive bytes
+    //  Nodes that likely hold the job's input blobs (issue 4), in the
+    //  order to ask them, the origin itself among them: a peer missing
+    //  blobs fetches them from these before it asks the origin (NEED).
+    size_t   holder_count;                  //  <= JOB_MAX_HOLDERS
+    uint8_t  holders [JOB_MAX_HOLDERS][MESHCC_ID_SIZE];
     size_t   entry_count;
     manifest_entry_t *entries;
 } job_spec_t;

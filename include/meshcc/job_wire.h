@@ -18,6 +18,10 @@
 //              (< 128), str16 target (< 128), hash[32]
 //              u8 toolchain (0 or 1); 1: hash[32] of the toolchain archive,
 //              u64 its size (> 0)
+//              u8 holders (<= JOB_MAX_HOLDERS), holders × id[16]: nodes
+//              that likely hold the job's input blobs, in the order to
+//              ask them (FETCH kind 'b', fetch_wire.h) before NEED; the
+//              origin names itself last
 //              u32 entries (<= JOB_MAX_ENTRIES), each: u8 kind ('f' 'l'
 //              'd'), str16 path (1..JOB_MAX_PATH), u32 mode (<= 07777);
 //              'f': hash[32] u64 size; 'l': str16 target

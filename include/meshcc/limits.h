@@ -168,6 +168,11 @@
 //  a quarter of the frame bound, so that even incompressible data plus
 //  the manifest fits; the rest goes in further BLOBS messages.
 #define JOB_INLINE_BUDGET           (16 * 1024 * 1024)
+//  Holders named in one JOB (issue 4: nodes a peer may fetch the job's
+//  missing blobs from, the origin included): a few are plenty, since
+//  they are asked in order (a blob's next holder only when those before
+//  cannot serve it), and the bound keeps a hostile count harmless.
+#define JOB_MAX_HOLDERS             8
 //  The origin gives up on a peer that has not acknowledged a job (ACCEPTED,
 //  REFUSED or NEED) in this time: a live peer answers at once, since
 //  admission is decided on receipt; 10 s covers a 64 MiB frame on a slow
@@ -282,5 +287,17 @@
 #define TOOLCHAINS_EVICT_CHECK_MS   1000
 #define LISTING_CACHE_BYTES         (32 * 1024 * 1024)
 #define LISTING_RACY_MS             HASH_CACHE_RACY_MS
+//  Job input blobs fetched from holders (issue 4, blob_fetch.c): fetches
+//  running at once per node (a job missing 2000 headers queues the rest;
+//  each running fetch holds a part file and up to FETCH_WINDOW requests,
+//  so this bounds what one node asks of its holders at a time); and how
+//  long a request waits for its link to a holder to connect before that
+//  holder is given up for the blob (the job's own send retries as long).
+#define BLOB_FETCH_MAX              64
+#define BLOB_FETCH_CONNECT_MS       JOB_CONNECT_MS
+//  Manifest files the origin samples per peer when it ranks the holders
+//  it names in a JOB: enough to tell a warm peer from a cold one, while
+//  keeping the loop's work per job independent of the manifest's size.
+#define ORIGIN_HOLDER_SAMPLE        64
 
 #endif

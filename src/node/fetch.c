@@ -74,7 +74,8 @@ typedef enum {
     FAIL_TOTAL,                     //  announced another size
     FAIL_TIMEOUT,
     FAIL_CORRUPT,                   //  sole server of a transfer that failed the hash
-    FAIL_WRONG                      //  broken answer: too long, empty, too large
+    FAIL_WRONG,                     //  broken answer: too long, empty, too large
+    FAIL_UNREACHABLE                //  the caller could not send to it
 } fail_t;
 
 typedef struct {
@@ -109,6 +110,7 @@ struct _fetch_t {
     char    *part_path;
     int      fd;
     uint32_t chunk_size;
+    uint64_t max_total;             //  largest size a holder may announce
     bool     started;               //  fetch_requests was called
     fetch_state_t state;
     char     reason [REASON_MAX];
@@ -154,6 +156,7 @@ fetch_new (char kind, const uint8_t hash [BLOB_HASH_SIZE], const char *part_path
         abort ();
     self->fd = fd;
     self->chunk_size = FETCH_CHUNK;
+    self->max_total = FETCH_OBJECT_MAX;
     self->state = FETCH_RUNNING;
     self->now_ms = now_ms;
     self->next_request_id = 1;
@@ -498,6 +501,15 @@ fetch_remove_holder (fetch_t *self, const uint8_t id [MESHCC_ID_SIZE])
     s_check_alive (self);
 }
 
+void
+fetch_fail_holder (fetch_t *self, const uint8_t id [MESHCC_ID_SIZE])
+{
+    assert (self && id);
+    holder_t *holder = s_holder_find (self, id);
+    if (holder && self->state == FETCH_RUNNING)
+        s_fail_holder (self, (size_t) (holder - self->holders), FAIL_UNREACHABLE);
+}
+
 //  --------------------------------------------------------------------------
 //  Requests, answers, time
 
@@ -585,7 +597,7 @@ fetch_on_chunk (fetch_t *self, const uint8_t holder_id [MESHCC_ID_SIZE],
         return 0;
     }
     //  The size: learned from the first accepted answer, then checked.
-    if (self->total_known? chunk->total != self->total: chunk->total > FETCH_OBJECT_MAX) {
+    if (self->total_known? chunk->total != self->total: chunk->total > self->max_total) {
         s_fail_holder (self, request.holder, self->total_known? FAIL_TOTAL: FAIL_WRONG);
         return 0;
     }
@@ -740,48 +752,91 @@ fetch_set_chunk_size (fetch_t *self, uint32_t size)
     return 0;
 }
 
+int
+fetch_set_max_size (fetch_t *self, uint64_t max)
+{
+    assert (self);
+    if (self->started || max > FETCH_OBJECT_MAX)
+        return -1;
+    self->max_total = max;
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Holder side
 
-fetch_chunk_msg_t *
-fetch_serve_chunk (const char *path, const fetch_request_msg_t *request)
+//  A CHUNK echoing `request`, with `status` and nothing else.
+static fetch_chunk_msg_t *
+s_chunk_new (const fetch_request_msg_t *request, fetch_status_t status)
 {
-    assert (request);
     fetch_chunk_msg_t *chunk = (fetch_chunk_msg_t *) zmalloc (sizeof (fetch_chunk_msg_t));
     chunk->request_id = request->request_id;
     chunk->kind = request->kind;
     memcpy (chunk->hash, request->hash, BLOB_HASH_SIZE);
     chunk->offset = request->offset;
-    chunk->status = FETCH_STATUS_NOT_HELD;
-    if (!path)
-        return chunk;
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            chunk->status = FETCH_STATUS_ERROR;
-        return chunk;
-    }
-    chunk->status = FETCH_STATUS_ERROR;
-    struct stat info;
-    if (fstat (fd, &info) != 0 || !S_ISREG (info.st_mode)) {
-        close (fd);
-        return chunk;
-    }
-    uint64_t total = (uint64_t) info.st_size;
-    if (request->length == 0 || request->offset > total) {
-        close (fd);
-        return chunk;
-    }
+    chunk->status = status;
+    return chunk;
+}
+
+//  Bytes to answer `request` with from an object of `total` bytes, or -1
+//  if the range is not one to serve (an error answer).
+static int64_t
+s_serve_length (const fetch_request_msg_t *request, uint64_t total)
+{
+    if (request->length == 0 || request->offset > total)
+        return -1;
     uint64_t length = total - request->offset;
     if (length > request->length)
         length = request->length;
     if (length > FETCH_CHUNK_MAX)
         length = FETCH_CHUNK_MAX;
+    return (int64_t) length;
+}
+
+fetch_chunk_msg_t *
+fetch_serve_buffer (const uint8_t *data, size_t size, const fetch_request_msg_t *request)
+{
+    assert (request);
+    if (!data)
+        return s_chunk_new (request, FETCH_STATUS_NOT_HELD);
+    int64_t length = s_serve_length (request, size);
+    if (length < 0)
+        return s_chunk_new (request, FETCH_STATUS_ERROR);
+    fetch_chunk_msg_t *chunk = s_chunk_new (request, FETCH_STATUS_OK);
+    chunk->total = size;
+    chunk->length = (uint32_t) length;
+    if (length) {
+        chunk->data = (uint8_t *) malloc ((size_t) length);
+        if (!chunk->data)
+            abort ();
+        memcpy (chunk->data, data + request->offset, (size_t) length);
+    }
+    return chunk;
+}
+
+fetch_chunk_msg_t *
+fetch_serve_chunk (const char *path, const fetch_request_msg_t *request)
+{
+    assert (request);
+    if (!path)
+        return s_chunk_new (request, FETCH_STATUS_NOT_HELD);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return s_chunk_new (request, errno == ENOENT || errno == ENOTDIR
+                                     ? FETCH_STATUS_NOT_HELD: FETCH_STATUS_ERROR);
+    struct stat info;
+    int64_t length = -1;
+    if (fstat (fd, &info) == 0 && S_ISREG (info.st_mode))
+        length = s_serve_length (request, (uint64_t) info.st_size);
+    if (length < 0) {
+        close (fd);
+        return s_chunk_new (request, FETCH_STATUS_ERROR);
+    }
     uint8_t *data = length? (uint8_t *) malloc ((size_t) length): NULL;
     if (length && !data)
         abort ();
     size_t got = 0;
-    while (got < length) {
+    while (got < (size_t) length) {
         ssize_t bytes = pread (fd, data + got, (size_t) length - got,
                                (off_t) (request->offset + got));
         if (bytes < 0 && errno == EINTR)
@@ -791,12 +846,12 @@ fetch_serve_chunk (const char *path, const fetch_request_msg_t *request)
         got += (size_t) bytes;
     }
     close (fd);
-    if (got < length) {
+    if (got < (size_t) length) {
         free (data);
-        return chunk;
+        return s_chunk_new (request, FETCH_STATUS_ERROR);
     }
-    chunk->status = FETCH_STATUS_OK;
-    chunk->total = total;
+    fetch_chunk_msg_t *chunk = s_chunk_new (request, FETCH_STATUS_OK);
+    chunk->total = (uint64_t) info.st_size;
     chunk->length = (uint32_t) length;
     chunk->data = data;
     return chunk;

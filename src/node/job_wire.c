@@ -165,7 +165,7 @@ s_spec_valid (const job_spec_t *spec)
     for (char **env = spec->envp; env && *env; env++, envc++)
         if (strlen (*env) > JOB_MAX_STRING)
             return false;
-    if (envc > JOB_MAX_ENV)
+    if (envc > JOB_MAX_ENV || spec->holder_count > JOB_MAX_HOLDERS)
         return false;
     const compiler_identity_t *id = &spec->compiler;
     if (!memchr (id->path, 0, sizeof id->path) || !memchr (id->version, 0, sizeof id->version)
@@ -250,6 +250,8 @@ s_encode_payload (writer_t *writer, const job_msg_t *msg)
                 s_put_bytes (writer, spec->toolchain, BLOB_HASH_SIZE);
                 s_put_uint (writer, spec->toolchain_size, 8);
             }
+            s_put_uint (writer, spec->holder_count, 1);
+            s_put_bytes (writer, spec->holders, spec->holder_count * MESHCC_ID_SIZE);
             s_put_uint (writer, spec->entry_count, 4);
             for (size_t i = 0; i < spec->entry_count; i++) {
                 const manifest_entry_t *entry = &spec->entries [i];
@@ -501,6 +503,14 @@ s_get_spec (wire_reader_t *reader, job_msg_t *msg)
         spec->toolchain_size = wire_reader_uint (reader, 8);
         if (spec->toolchain_size == 0 && reader->error == WIRE_OK)
             reader->error = WIRE_MALFORMED;
+    }
+    size_t holders = (size_t) wire_reader_uint (reader, 1);
+    if (holders > JOB_MAX_HOLDERS && reader->error == WIRE_OK)
+        wire_reader_fail (reader, WIRE_OVERSIZED);
+    if (reader->error == WIRE_OK) {
+        wire_reader_bytes (reader, spec->holders, holders * MESHCC_ID_SIZE);
+        if (reader->error == WIRE_OK)
+            spec->holder_count = holders;
     }
     size_t entries = s_get_count (reader, JOB_MAX_ENTRIES, ENTRY_MIN);
     if (reader->error != WIRE_OK || entries == 0)

@@ -212,14 +212,18 @@ s_handle_frame (node_t *self, zmsg_t *msg, zframe_t *routing_id, link_t *link)
         return;
     }
     self->bytes_in += zframe_size (frame);
-    //  Toolchain transfers (issue 4): FETCH comes in on the ROUTER (we hold
-    //  the archive), CHUNK on the link to the holder we asked.
+    //  Transfers of toolchains and blobs (issue 4): FETCH comes in on the
+    //  ROUTER (we hold the object), CHUNK on the link to the holder we
+    //  asked; the kind says which module owns it.
     int fetch_type = fetch_wire_type (zframe_data (frame), zframe_size (frame));
     if (fetch_type) {
         wire_error_t error = WIRE_OK;
         if (fetch_type == FETCH_WIRE_FETCH && routing_id) {
             fetch_request_msg_t *request = NULL;
             error = fetch_wire_decode_request (zframe_data (frame), zframe_size (frame), &request);
+            if (error == WIRE_OK && request->kind == FETCH_KIND_BLOB)
+                blob_fetch_on_fetch (self->blob_fetch, routing_id, request);
+            else
             if (error == WIRE_OK)
                 toolchains_on_fetch (self->toolchains, routing_id, request);
             fetch_request_msg_destroy (&request);
@@ -228,6 +232,9 @@ s_handle_frame (node_t *self, zmsg_t *msg, zframe_t *routing_id, link_t *link)
         if (fetch_type == FETCH_WIRE_CHUNK && link) {
             fetch_chunk_msg_t *chunk = NULL;
             error = fetch_wire_decode_chunk (zframe_data (frame), zframe_size (frame), &chunk);
+            if (error == WIRE_OK && chunk->kind == FETCH_KIND_BLOB)
+                blob_fetch_on_chunk (self->blob_fetch, link, chunk);
+            else
             if (error == WIRE_OK)
                 toolchains_on_chunk (self->toolchains, link, chunk);
             fetch_chunk_msg_destroy (&chunk);
@@ -600,6 +607,7 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
     origin_tick (self->origin, now);
     serve_tick (self->serve, now);
     toolchains_tick (self->toolchains, now);
+    blob_fetch_tick (self->blob_fetch, now);
     size_t count = gossip_tick (self->gossip, now, self->targets, GOSSIP_MAX_MEMBERS);
     if (count) {
         gossip_msg_t *syn = gossip_syn (self->gossip);
@@ -767,6 +775,7 @@ s_control_readable (zloop_t *loop, zsock_t *sock, void *arg)
         zhash_autofree (record);
         origin_stats (self->origin, record);
         toolchains_stats (self->toolchains, record);
+        blob_fetch_stats (self->blob_fetch, record);
         s_append_record (reply, &record);
     }
     else
@@ -898,6 +907,7 @@ s_jobs_start (node_t *self, char *err, size_t err_size)
     self->origin = origin_new (self);
     self->serve = serve_new (self);
     self->toolchains = toolchains_new (self);
+    self->blob_fetch = blob_fetch_new (self);
     randombytes_buf (&self->rng, sizeof self->rng);
     return 0;
 }
@@ -1123,6 +1133,7 @@ node_destroy (node_t **self_p)
     //  answer their wrappers on the compile socket, then that socket.
     worker_pool_destroy (&self->workers);
     origin_destroy (&self->origin);
+    blob_fetch_destroy (&self->blob_fetch);
     serve_destroy (&self->serve);
     toolchains_destroy (&self->toolchains);
     intake_destroy (self);

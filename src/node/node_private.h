@@ -75,6 +75,7 @@ typedef struct {
 typedef struct _origin_t origin_t;
 typedef struct _serve_t serve_t;
 typedef struct _toolchains_t toolchains_t;
+typedef struct _blob_fetch_t blob_fetch_t;
 typedef struct _intake_conn_t intake_conn_t;
 
 struct _node_t {
@@ -118,6 +119,7 @@ struct _node_t {
     origin_t *origin;
     serve_t  *serve;
     toolchains_t *toolchains;
+    blob_fetch_t *blob_fetch;
     uint32_t  local_running;        //  local slots held by wrappers' compilers
     int       compile_fd;           //  listening on DIR/compile.sock, or -1
     char     *compile_path;
@@ -224,5 +226,34 @@ serve_t  *serve_new (node_t *node);
 void      serve_destroy (serve_t **self_p);
 void      serve_on_msg (serve_t *self, zframe_t *routing_id, job_msg_t *msg);
 void      serve_tick (serve_t *self, int64_t now);
+//  The fetch of a blob the job `key` waited for ended (blob_fetch.c):
+//  `stored` if the blob is in the store now.
+void      serve_on_blob (serve_t *self, const char *key, bool stored);
+
+//  blob_fetch.c (issue 4): job input blobs from holders other than the
+//  origin, and answering other nodes' FETCHes of blobs. Loop thread.
+blob_fetch_t *blob_fetch_new (node_t *node);
+//  After the worker pool is gone.
+void      blob_fetch_destroy (blob_fetch_t **self_p);
+//  Job `job_key` lacks blob `hash` (`size` bytes by its manifest); the
+//  holders are node ids in the order to ask them (the job's). Joins the
+//  fetch of that blob under way or queues one. Returns 1 if the job will
+//  be told when it ends (serve_on_blob), 0 if it already was to be, -1 if
+//  no holder is alive (ask the origin). Starts nothing itself: call
+//  blob_fetch_start after the wants, so that a fetch failing at once
+//  tells its jobs only after they counted it.
+int       blob_fetch_want (blob_fetch_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t size,
+                           const uint8_t (*holders) [MESHCC_ID_SIZE], size_t holder_count,
+                           const char *job_key);
+void      blob_fetch_start (blob_fetch_t *self);
+//  Whether node `id` may serve a fetch now: alive in gossip, not us.
+bool      blob_fetch_holder_alive (blob_fetch_t *self, const uint8_t id [MESHCC_ID_SIZE]);
+//  A FETCH of kind 'b' from a peer (answered on a worker), a CHUNK of
+//  kind 'b' on our link to a holder.
+void      blob_fetch_on_fetch (blob_fetch_t *self, zframe_t *routing_id,
+                               const fetch_request_msg_t *request);
+void      blob_fetch_on_chunk (blob_fetch_t *self, link_t *link, fetch_chunk_msg_t *chunk);
+void      blob_fetch_tick (blob_fetch_t *self, int64_t now);
+void      blob_fetch_stats (blob_fetch_t *self, zhash_t *record);
 
 #endif

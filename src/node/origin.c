@@ -608,8 +608,66 @@ s_connect_arm (origin_t *self)
                                            s_connect_timer, self);
 }
 
+//  The holders a JOB to `target` names (issue 4): where the peer fetches
+//  the blobs it lacks (those we did not inline because we believed it had
+//  them, or beyond the inline budget) before it asks us. Live peers we
+//  sent most of the job's inputs to, judged on a sample of its manifest
+//  (ORIGIN_HOLDER_SAMPLE files: the loop's cost per job stays bounded),
+//  best first; then ourselves, who hold every one of them. Peers come
+//  first so that an origin feeding a large mesh does not upload every
+//  input itself; one that evicted a blob answers "not held", which costs
+//  the fetcher one round trip before the next holder.
+static void
+s_name_holders (origin_job_t *job, origin_peer_t *target)
+{
+    origin_t *self = job->origin;
+    node_t *node = self->node;
+    job_spec_t *spec = job->spec;
+    size_t files = 0;
+    for (size_t i = 0; i < spec->entry_count; i++)
+        files += spec->entries [i].kind == MANIFEST_FILE;
+    size_t stride = files > ORIGIN_HOLDER_SAMPLE? files / ORIGIN_HOLDER_SAMPLE: 1;
+    origin_peer_t *best [JOB_MAX_HOLDERS - 1];
+    size_t score [JOB_MAX_HOLDERS - 1];
+    size_t count = 0;
+    for (origin_peer_t *peer = (origin_peer_t *) zhashx_first (self->peers); peer && files;
+         peer = (origin_peer_t *) zhashx_next (self->peers)) {
+        if (peer == target || placement_known_size (peer->known) == 0)
+            continue;
+        const gossip_member_t *member = gossip_lookup (node->gossip, peer->id);
+        if (!member || member->status != PEER_ALIVE || member->state.left)
+            continue;
+        size_t held = 0, file = 0;
+        for (size_t i = 0; i < spec->entry_count; i++) {
+            const manifest_entry_t *entry = &spec->entries [i];
+            if (entry->kind != MANIFEST_FILE || file++ % stride)
+                continue;
+            held += placement_known_has (peer->known, entry->hash);
+        }
+        if (held == 0)
+            continue;
+        //  Insertion into the few best, most blobs first.
+        size_t at = count;
+        while (at > 0 && score [at - 1] < held)
+            at--;
+        if (at >= JOB_MAX_HOLDERS - 1)
+            continue;
+        if (count < JOB_MAX_HOLDERS - 1)
+            count++;
+        memmove (best + at + 1, best + at, (count - 1 - at) * sizeof best [0]);
+        memmove (score + at + 1, score + at, (count - 1 - at) * sizeof score [0]);
+        best [at] = peer;
+        score [at] = held;
+    }
+    spec->holder_count = 0;
+    for (size_t i = 0; i < count; i++)
+        memcpy (spec->holders [spec->holder_count++], best [i]->id, MESHCC_ID_SIZE);
+    memcpy (spec->holders [spec->holder_count++], node->id, MESHCC_ID_SIZE);
+}
+
 //  Chooses the blobs to inline for `peer` (those it is not known to have,
-//  within JOB_INLINE_BUDGET) and hands the encoding to a worker.
+//  within JOB_INLINE_BUDGET), names the holders of the rest, and hands the
+//  encoding to a worker.
 static void
 s_send_to (origin_job_t *job, origin_peer_t *peer)
 {
@@ -636,6 +694,7 @@ s_send_to (origin_job_t *job, origin_peer_t *peer)
         budget += entry->size;
         memcpy (job->inline_hashes [job->inline_count++], entry->hash, BLOB_HASH_SIZE);
     }
+    s_name_holders (job, peer);
     job->state = JOB_ENCODING;
     job->in_worker = true;
     worker_pool_submit (node->workers, s_encode_job_fn, s_encode_job_done, job);

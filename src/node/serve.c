@@ -5,10 +5,13 @@
 //
 //  On a worker: the compiler identity is compared (REFUSED "identity"),
 //  inlined blobs are stored (the store checks their hashes), and what is
-//  still missing is asked for once with NEED; when the last BLOBS arrive
-//  the executor runs the job in its sandbox (or the job fails with
-//  "missing input") and the RESULT frame is encoded there too. Replies go
-//  through the ROUTER to the origin's routing id.
+//  still missing is fetched from the holders the JOB names (blob_fetch.c,
+//  issue 4: other peers first, then the origin, FETCH kind 'b'); what no
+//  fetch brought is asked of the origin once with NEED. When every blob
+//  is here, or the last BLOBS arrived, the executor runs the job in its
+//  sandbox (or the job fails with "missing input") and the RESULT frame
+//  is encoded there too. Replies go through the ROUTER to the origin's
+//  routing id.
 
 #include "meshcc/compile_args.h"
 #include "meshcc/executor.h"
@@ -38,6 +41,11 @@ struct _serve_job_t {
     bool      uses_toolchain;       //  counted in toolchains_use
     bool      in_worker;
     bool      need_sent;
+    bool      fetch_tried;          //  missing blobs were asked of holders
+    size_t    fetch_pending;        //  fetches it waits for (blob_fetch.c)
+    size_t    fetch_count, fetch_failed;    //  fetches it waited for; those that failed
+    bool      recheck;              //  they ended while it was in a worker
+    int64_t   inputs_since;         //  zclock_usecs when it began to wait for blobs
     bool      last_received;        //  BLOBS with "last" arrived
     bool      finished;
     //  Worker results
@@ -225,13 +233,63 @@ s_serve_fn (worker_ctx_t *ctx, void *arg)
     job_result_t *result = job_result_new ();
     if (job->missing_count)
         job_result_fail (result, "missing input (%zu blobs)", job->missing_count);
-    else
+    else {
+        //  The time the job waited for blobs (fetches, NEED) is its fetch time.
+        uint64_t waited = job->inputs_since? (uint64_t) (zclock_usecs () - job->inputs_since): 0;
         executor_run (executor, job->spec, job->tree, result);
+        result->fetch_us = waited;
+    }
     s_encode_result (job, result);
     job_result_destroy (&result);
 }
 
 static void s_kick (serve_job_t *job);
+
+//  The job's missing blobs asked of the holders its JOB names (issue 4),
+//  by manifest entry (which gives each blob's size), each blob once.
+//  Sets fetch_pending to the fetches the job now waits for; 0 means NEED
+//  at once. Fetching pays only while a holder other than the origin (which
+//  names itself last) is alive: the origin alone answers one NEED with
+//  every blob, batched and compressed, where fetches would cost it one
+//  request each. It stays a holder of every fetch, for what the others
+//  fail to serve.
+static void
+s_fetch_missing (serve_job_t *job)
+{
+    const job_spec_t *spec = job->spec;
+    node_t *node = job->serve->node;
+    bool other = false;
+    for (size_t i = 0; i + 1 < spec->holder_count && !other; i++)
+        other = blob_fetch_holder_alive (node->blob_fetch, spec->holders [i]);
+    if (!other)
+        return;
+    zhashx_t *missing = zhashx_new ();
+    char hex [BLOB_HASH_HEX_SIZE + 1];
+    for (size_t i = 0; i < job->missing_count; i++) {
+        blob_hash_hex (job->missing [i], hex);
+        zhashx_insert (missing, hex, (void *) 1);
+    }
+    for (size_t i = 0; i < spec->entry_count && zhashx_size (missing); i++) {
+        const manifest_entry_t *entry = &spec->entries [i];
+        if (entry->kind != MANIFEST_FILE)
+            continue;
+        blob_hash_hex (entry->hash, hex);
+        if (!zhashx_lookup (missing, hex))
+            continue;
+        zhashx_delete (missing, hex);
+        int rc = blob_fetch_want (node->blob_fetch, entry->hash, entry->size,
+                                  (const uint8_t (*) [MESHCC_ID_SIZE]) spec->holders,
+                                  spec->holder_count, job->key);
+        if (rc < 0)
+            break;                  //  no holder alive: the rest by NEED
+        job->fetch_pending += (size_t) rc;
+    }
+    job->fetch_count = job->fetch_pending;
+    zhashx_destroy (&missing);
+    if (job->fetch_pending)
+        log_debug ("job %llu: fetching %zu blobs from the holders named",
+                   (unsigned long long) job->id, job->fetch_pending);
+}
 
 static void
 s_serve_done (void *arg, bool cancelled)
@@ -278,7 +336,21 @@ s_serve_done (void *arg, bool cancelled)
         s_finish (job);
         return;
     }
-    if (job->missing_count && !job->need_sent) {
+    if (job->missing_count && !job->need_sent && job->recheck) {
+        //  Its fetches ended while this worker looked: look again.
+        job->recheck = false;
+        s_kick (job);
+        return;
+    }
+    if (job->missing_count && !job->need_sent && !job->fetch_pending) {
+        if (!job->inputs_since)
+            job->inputs_since = zclock_usecs ();
+        if (!job->fetch_tried) {
+            job->fetch_tried = true;
+            s_fetch_missing (job);
+        }
+    }
+    if (job->missing_count && !job->need_sent && !job->fetch_pending) {
         job_msg_t *msg = job_msg_new (JOB_WIRE_NEED, job->id);
         msg->hashes = job->missing;
         msg->hash_count = job->missing_count;
@@ -291,6 +363,9 @@ s_serve_done (void *arg, bool cancelled)
     }
     if (zlist_size (job->incoming))
         s_kick (job);
+    //  Last: a fetch that fails at once tells this job now (serve_on_blob).
+    if (job->fetch_pending)
+        blob_fetch_start (node->blob_fetch);
 }
 
 //  Hands the next incoming blobs (if any) to a worker.
@@ -385,6 +460,28 @@ serve_on_msg (serve_t *self, zframe_t *routing_id, job_msg_t *msg)
     if (msg->last)
         job->last_received = true;
     s_kick (job);
+}
+
+void
+serve_on_blob (serve_t *self, const char *key, bool stored)
+{
+    serve_job_t *job = (serve_job_t *) zhashx_lookup (self->jobs, key);
+    if (!job || !job->fetch_pending)
+        return;
+    if (!stored)
+        job->fetch_failed++;
+    if (--job->fetch_pending)
+        return;
+    if (job->fetch_failed)
+        log_info ("job %llu: %zu of %zu blobs could not be fetched from the holders named; "
+                  "asking the origin", (unsigned long long) job->id, job->fetch_failed,
+                  job->fetch_count);
+    //  All its fetches ended: a worker looks at what is still missing;
+    //  the job runs, or asks its origin for the rest (s_serve_done).
+    if (job->in_worker)
+        job->recheck = true;
+    else
+        s_kick (job);
 }
 
 //  A job waiting for BLOBS that do not come (the origin died) gives its

@@ -939,6 +939,142 @@ test_api_edges (void **state)
     assert_int_not_equal (access (part, F_OK), 0);
 }
 
+//  The caller cannot reach a holder (issue 4: its link never connects):
+//  fetch_fail_holder excludes it for good, its requests go to the other,
+//  and with no other the fetch fails.
+static void
+test_fail_holder (void **state)
+{
+    (void) state;
+    sim_t *sim = s_sim_new (SMALL_CHUNK);
+    sim_holder_t *a = s_sim_holder (sim, 1, s_fx.object_path);
+    sim_holder_t *b = s_sim_holder (sim, 2, s_fx.object_path);
+    uint64_t half = OBJECT_SIZE / 2;
+    assert_int_equal (s_sim_run (sim, s_until_bytes, &half), FETCH_RUNNING);
+    assert_true (a->answered > 0);
+    uint8_t unknown [MESHCC_ID_SIZE] = { 7 };
+    fetch_fail_holder (sim->fetch, unknown);            //  ignored
+    a->dead = true;                                     //  what it holds vanishes
+    s_holder_clear (a);
+    fetch_fail_holder (sim->fetch, a->id);
+    size_t a_requests = a->requests;
+    //  Adding it again does not readmit it (unlike a removed holder).
+    assert_int_equal (fetch_add_holder (sim->fetch, a->id, 0), 0);
+    sim->check_fresh = true;
+    assert_int_equal (s_sim_run (sim, NULL, NULL), FETCH_DONE);
+    assert_int_equal (a->requests, a_requests);
+    assert_int_equal (sim->fresh_violations, 0);
+    assert_true (b->bytes_served > 0);
+    fetch_stats_t stats;
+    fetch_stats (sim->fetch, &stats);
+    assert_int_equal (stats.holder_failures, 1);
+    assert_int_equal (stats.bytes_received, OBJECT_SIZE);
+    s_sim_destroy (&sim);
+
+    sim = s_sim_new (SMALL_CHUNK);
+    a = s_sim_holder (sim, 1, s_fx.object_path);
+    fetch_send_t sends [FETCH_WINDOW];
+    assert_int_equal (fetch_requests (sim->fetch, sim->now, sends, FETCH_WINDOW), 1);
+    fetch_fail_holder (sim->fetch, a->id);
+    assert_int_equal (fetch_state (sim->fetch), FETCH_FAILED);
+    assert_string_equal (fetch_reason (sim->fetch), "no holder left");
+    assert_int_equal (fetch_in_flight (sim->fetch), 0);
+    fetch_fail_holder (sim->fetch, a->id);              //  harmless when over
+    s_sim_destroy (&sim);
+}
+
+//  A known size (a blob's, from the job's manifest): a holder announcing
+//  more is excluded at its first answer, even when it answers first, so
+//  no transfer of the wrong object is ever made.
+static void
+test_max_size (void **state)
+{
+    (void) state;
+    sim_t *sim = s_sim_new (SMALL_CHUNK);
+    assert_int_equal (fetch_set_max_size (sim->fetch, FETCH_OBJECT_MAX + 1), -1);
+    assert_int_equal (fetch_set_max_size (sim->fetch, OBJECT_SIZE), 0);
+    sim_holder_t *liar = s_sim_holder (sim, 1, s_fx.longer_path);
+    sim_holder_t *good = s_sim_holder (sim, 2, s_fx.object_path);
+    assert_int_equal (s_sim_run (sim, NULL, NULL), FETCH_DONE);
+    assert_int_equal (liar->requests, 1);
+    assert_int_equal (liar->bytes_served, SMALL_CHUNK);
+    assert_int_equal (good->bytes_served, OBJECT_SIZE);
+    fetch_stats_t stats;
+    fetch_stats (sim->fetch, &stats);
+    assert_int_equal (stats.corrupt, 0);
+    assert_int_equal (stats.holder_failures, 1);
+    assert_int_equal (fetch_set_max_size (sim->fetch, OBJECT_SIZE), -1);   //  too late
+    s_sim_destroy (&sim);
+
+    //  Below the real size: every holder is wrong, the fetch fails.
+    sim = s_sim_new (SMALL_CHUNK);
+    assert_int_equal (fetch_set_max_size (sim->fetch, OBJECT_SIZE - 1), 0);
+    s_sim_holder (sim, 1, s_fx.object_path);
+    assert_int_equal (s_sim_run (sim, NULL, NULL), FETCH_FAILED);
+    s_sim_destroy (&sim);
+
+    //  The empty object with a bound of 0.
+    sim = s_sim_new (0);
+    sim->size = 0;
+    sim->hash = s_fx.empty_hash;
+    fetch_destroy (&sim->fetch);
+    sim->fetch = fetch_new (FETCH_KIND_BLOB, s_fx.empty_hash, sim->part, sim->now);
+    assert_int_equal (fetch_set_max_size (sim->fetch, 0), 0);
+    s_sim_holder (sim, 1, s_fx.empty_path);
+    assert_int_equal (s_sim_run (sim, NULL, NULL), FETCH_DONE);
+    s_sim_destroy (&sim);
+}
+
+//  fetch_serve_buffer answers exactly as fetch_serve_chunk does for the
+//  same bytes in a file; NULL is "not held".
+static void
+test_serve_buffer (void **state)
+{
+    (void) state;
+    fetch_request_msg_t request;
+    memset (&request, 0, sizeof request);
+    request.request_id = 7;
+    request.kind = FETCH_KIND_BLOB;
+    memcpy (request.hash, s_fx.hash, BLOB_HASH_SIZE);
+    uint64_t offsets [] = { 0, 1000, OBJECT_SIZE - 10, OBJECT_SIZE, OBJECT_SIZE + 1, 0, 0 };
+    uint32_t lengths [] = { 5000, 1, 5000, 10, 10, 0, FETCH_CHUNK_MAX + 100 };
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets [0]; i++) {
+        request.offset = offsets [i];
+        request.length = lengths [i];
+        fetch_chunk_msg_t *a = fetch_serve_chunk (s_fx.object_path, &request);
+        fetch_chunk_msg_t *b = fetch_serve_buffer (s_fx.object, OBJECT_SIZE, &request);
+        assert_int_equal (a->status, b->status);
+        assert_int_equal (a->request_id, b->request_id);
+        assert_int_equal (a->kind, b->kind);
+        assert_memory_equal (a->hash, b->hash, BLOB_HASH_SIZE);
+        assert_int_equal (a->offset, b->offset);
+        assert_int_equal (a->total, b->total);
+        assert_int_equal (a->length, b->length);
+        if (a->length)
+            assert_memory_equal (a->data, b->data, a->length);
+        else
+            assert_null (b->data);
+        uint8_t *frame;
+        size_t size;
+        assert_int_equal (fetch_wire_encode_chunk (b, &frame, &size), 0);
+        free (frame);
+        fetch_chunk_msg_destroy (&a);
+        fetch_chunk_msg_destroy (&b);
+    }
+    request.offset = 0;
+    request.length = 10;
+    fetch_chunk_msg_t *chunk = fetch_serve_buffer (NULL, 0, &request);
+    assert_int_equal (chunk->status, FETCH_STATUS_NOT_HELD);
+    assert_int_equal (chunk->length + chunk->total, 0);
+    fetch_chunk_msg_destroy (&chunk);
+    uint8_t none = 0;
+    chunk = fetch_serve_buffer (&none, 0, &request);      //  the empty blob
+    assert_int_equal (chunk->status, FETCH_STATUS_OK);
+    assert_int_equal (chunk->total, 0);
+    assert_int_equal (chunk->length, 0);
+    fetch_chunk_msg_destroy (&chunk);
+}
+
 //  fetch_serve_chunk on its own: every status, and its bounds.
 static void
 test_serve_chunk (void **state)
@@ -1457,6 +1593,9 @@ main (void)
         cmocka_unit_test (test_empty_object),
         cmocka_unit_test (test_api_edges),
         cmocka_unit_test (test_serve_chunk),
+        cmocka_unit_test (test_fail_holder),
+        cmocka_unit_test (test_max_size),
+        cmocka_unit_test (test_serve_buffer),
         cmocka_unit_test (test_wire_round_trip),
         cmocka_unit_test (test_wire_encoder_refusals),
         cmocka_unit_test (test_wire_bad_frames),

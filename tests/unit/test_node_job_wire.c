@@ -67,6 +67,9 @@ s_job (size_t entries, size_t blobs, size_t blob_size)
     spec->has_toolchain = entries % 2 == 1;
     memset (spec->toolchain, 0x7C, BLOB_HASH_SIZE);
     spec->toolchain_size = 27137316;
+    spec->holder_count = 2;
+    memset (spec->holders [0], 0xB1, MESHCC_ID_SIZE);
+    memset (spec->holders [1], 0xB2, MESHCC_ID_SIZE);
     spec->entry_count = entries;
     spec->entries = (manifest_entry_t *) calloc (entries + 1, sizeof (manifest_entry_t));
     for (size_t i = 0; i < entries; i++) {
@@ -166,6 +169,8 @@ test_job_round_trip (void **state)
     assert_true (b->has_toolchain);             //  7 entries: with a toolchain
     assert_memory_equal (a->toolchain, b->toolchain, BLOB_HASH_SIZE);
     assert_true (b->toolchain_size == 27137316);
+    assert_int_equal (b->holder_count, 2);
+    assert_memory_equal (a->holders, b->holders, 2 * MESHCC_ID_SIZE);
     assert_int_equal (b->entry_count, 7);
     for (size_t i = 0; i < 7; i++) {
         assert_string_equal (a->entries [i].path, b->entries [i].path);
@@ -208,6 +213,73 @@ test_job_round_trip (void **state)
     }
     free (data);
     job_msg_destroy (&msg);
+}
+
+//  The holders a JOB names (issue 4): none, one, the most; never more.
+static void
+test_holders (void **state)
+{
+    (void) state;
+    size_t counts [] = { 0, 1, JOB_MAX_HOLDERS };
+    uint8_t *frames [3];
+    size_t sizes [3];
+    for (size_t c = 0; c < 3; c++) {
+        job_msg_t *msg = s_job (3, 0, 0);
+        msg->spec->holder_count = counts [c];
+        for (size_t i = 0; i < counts [c]; i++)
+            memset (msg->spec->holders [i], (int) (i + 1), MESHCC_ID_SIZE);
+        assert_int_equal (job_wire_encode (msg, &frames [c], &sizes [c]), 0);
+        assert_false (frames [c][4] & WIRE_FLAG_ZSTD);
+        job_msg_t *copy = NULL;
+        assert_int_equal (s_decode (frames [c], sizes [c], &copy), WIRE_OK);
+        assert_int_equal (copy->spec->holder_count, counts [c]);
+        if (counts [c])
+            assert_memory_equal (copy->spec->holders, msg->spec->holders,
+                                 counts [c] * MESHCC_ID_SIZE);
+        job_msg_destroy (&copy);
+        s_check_prefixes (frames [c], sizes [c]);
+        //  A trailing byte is refused.
+        uint8_t *longer = (uint8_t *) malloc (sizes [c] + 1);
+        memcpy (longer, frames [c], sizes [c]);
+        longer [sizes [c]] = 0;
+        assert_int_equal (s_decode (longer, sizes [c] + 1, &copy), WIRE_MALFORMED);
+        assert_null (copy);
+        free (longer);
+        //  The encoder refuses more than JOB_MAX_HOLDERS.
+        if (counts [c] == JOB_MAX_HOLDERS) {
+            msg->spec->holder_count = JOB_MAX_HOLDERS + 1;
+            uint8_t *data = NULL;
+            size_t size = 0;
+            assert_int_equal (job_wire_encode (msg, &data, &size), -1);
+            assert_null (data);
+        }
+        job_msg_destroy (&msg);
+    }
+    assert_int_equal (sizes [1], sizes [0] + MESHCC_ID_SIZE);
+    //  The count byte: where the frames with 0 and 1 holders first differ.
+    size_t at = 0;
+    while (at < sizes [0] && frames [0][at] == frames [1][at])
+        at++;
+    assert_true (at < sizes [0]);
+    assert_int_equal (frames [0][at], 0);
+    assert_int_equal (frames [1][at], 1);
+    //  A count above the bound is oversized, whatever follows.
+    uint8_t *work = (uint8_t *) malloc (sizes [2]);
+    memcpy (work, frames [2], sizes [2]);
+    job_msg_t *msg = NULL;
+    for (unsigned count = JOB_MAX_HOLDERS + 1; count < 256; count++) {
+        work [at] = (uint8_t) count;
+        assert_int_equal (s_decode (work, sizes [2], &msg), WIRE_OVERSIZED);
+        assert_null (msg);
+    }
+    //  A count naming more holders than the frame carries.
+    memcpy (work, frames [0], sizes [0]);
+    work [at] = JOB_MAX_HOLDERS;
+    assert_int_not_equal (s_decode (work, sizes [0], &msg), WIRE_OK);
+    assert_null (msg);
+    free (work);
+    for (size_t c = 0; c < 3; c++)
+        free (frames [c]);
 }
 
 static void
@@ -474,6 +546,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_selftest),
         cmocka_unit_test (test_job_round_trip),
+        cmocka_unit_test (test_holders),
         cmocka_unit_test (test_small_messages),
         cmocka_unit_test (test_result_round_trip),
         cmocka_unit_test (test_encoder_refusals),
