@@ -98,6 +98,40 @@ s_mkdir_p (const char *path, mode_t mode)
     return lstat (buffer, &st) == 0 && S_ISDIR (st.st_mode) ? 0 : -1;
 }
 
+//  s_mkdir_p for a directory inside a job root that exists: only the
+//  components after the root's `root_len` bytes are made, each at most
+//  once per job (`made` remembers them). A job root gets a few hundred
+//  files in a few dozen directories; the root's own long path is never
+//  walked again.
+static int
+s_root_dir (zhashx_t *made, const char *host, size_t root_len)
+{
+    if (zhashx_lookup (made, host))
+        return 0;
+    char buffer [JOB_MAX_PATH * 2];
+    if (strlen (host) >= sizeof (buffer) || strlen (host) < root_len)
+        return -1;
+    strcpy (buffer, host);
+    for (char *p = buffer + root_len + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (!zhashx_lookup (made, buffer)) {
+            if (mkdir (buffer, 0755) && errno != EEXIST)
+                return -1;
+            zhashx_insert (made, buffer, (void *) 1);
+        }
+        *p = '/';
+    }
+    if (mkdir (buffer, 0755) && errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (lstat (buffer, &st) || !S_ISDIR (st.st_mode))
+        return -1;
+    zhashx_insert (made, buffer, (void *) 1);
+    return 0;
+}
+
 void
 executor_strings_free (char ***strings_p)
 {
@@ -997,10 +1031,11 @@ s_make_dir_in_root (const char *root, const char *cwd, const char *path, char **
 //  so every input below one is a private copy, never a hard link shared
 //  with the blob store (a compiler could chmod and write it there).
 static const char *
-s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *args,
-              const char *root, char **binds, char **links, const s_use_t *use,
-              char *rw_dirs [4], char *why, size_t why_size)
+s_fill_root (executor_t *self, const job_spec_t *job, const compile_args_t *args,
+             const char *root, char **binds, char **links, const s_use_t *use,
+             char *rw_dirs [4], zhashx_t *made, char *why, size_t why_size)
 {
+    size_t root_len = strlen (root);
     char host [JOB_MAX_PATH * 2];
     snprintf (host, sizeof (host), "%s/tmp", root);
     if (mkdir (host, 01777) || chmod (host, 01777)) {
@@ -1017,7 +1052,7 @@ s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *arg
             return why;
         }
         if (e->kind == MANIFEST_DIR) {
-            if (s_mkdir_p (host, 0755)) {
+            if (s_root_dir (made, host, root_len)) {
                 snprintf (why, why_size, "cannot create directory %.300s", e->path);
                 return why;
             }
@@ -1025,7 +1060,7 @@ s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *arg
         }
         char *slash = strrchr (host, '/');
         *slash = 0;
-        int rc = s_mkdir_p (host, 0755);
+        int rc = s_root_dir (made, host, root_len);
         *slash = '/';
         if (rc) {
             snprintf (why, why_size, "cannot create directory for %.300s", e->path);
@@ -1068,7 +1103,7 @@ s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *arg
             }
             char *slash = strrchr (host, '/');
             *slash = 0;
-            int rc = s_mkdir_p (host, 0755);
+            int rc = s_root_dir (made, host, root_len);
             *slash = '/';
             if (rc || symlink (target, host)) {
                 snprintf (why, why_size, "cannot create symlink %.300s", path);
@@ -1137,6 +1172,19 @@ s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *arg
         }
     }
     return NULL;
+}
+
+//  Builds the root's content (s_fill_root), making each directory once.
+static const char *
+s_build_root (executor_t *self, const job_spec_t *job, const compile_args_t *args,
+              const char *root, char **binds, char **links, const s_use_t *use,
+              char *rw_dirs [4], char *why, size_t why_size)
+{
+    zhashx_t *made = zhashx_new ();
+    const char *reason = s_fill_root (self, job, args, root, binds, links, use, rw_dirs,
+                                      made, why, why_size);
+    zhashx_destroy (&made);
+    return reason;
 }
 
 //  Reads one output back from the root. Returns 1 if read, 0 if absent,
@@ -1267,10 +1315,7 @@ s_link_tree (const char *tree, char **files, const char *root, char *why, size_t
         }
         char *slash = strrchr (to, '/');
         *slash = 0;
-        if (!zhashx_lookup (made, to)) {
-            rc = s_mkdir_p (to, 0755);
-            zhashx_insert (made, to, (void *) 1);
-        }
+        rc = s_root_dir (made, to, strlen (root));
         *slash = '/';
         if (rc || (link (from, to) && errno != EEXIST)) {
             snprintf (why, why_size, "cannot place toolchain file %.300s: %s",
