@@ -213,6 +213,23 @@ s_json_object (FILE *out, zhash_t *record, zlist_t *known, const char *indent)
     zlist_destroy (&order);
 }
 
+//  Records as a JSON array of objects, `fields` first in each.
+static void
+s_json_array (FILE *out, zlist_t *records, const char **fields)
+{
+    zlist_t *known = s_known (fields, false, NULL);
+    fputs ("[", out);
+    const char *separator = "\n  ";
+    for (zhash_t *record = (zhash_t *) zlist_first (records); record;
+         record = (zhash_t *) zlist_next (records)) {
+        fputs (separator, out);
+        s_json_object (out, record, known, "  ");
+        separator = ",\n  ";
+    }
+    fputs (zlist_size (records)? "\n]\n": "]\n", out);
+    zlist_destroy (&known);
+}
+
 static const char *
 s_get (zhash_t *record, const char *key)
 {
@@ -234,17 +251,7 @@ control_client_print_members (FILE *out, zlist_t *records, bool json)
 {
     zlist_sort (records, s_compare_members);
     if (json) {
-        zlist_t *known = s_known (s_member_fields, false, NULL);
-        fputs ("[", out);
-        const char *separator = "\n  ";
-        for (zhash_t *record = (zhash_t *) zlist_first (records); record;
-             record = (zhash_t *) zlist_next (records)) {
-            fputs (separator, out);
-            s_json_object (out, record, known, "  ");
-            separator = ",\n  ";
-        }
-        fputs (zlist_size (records)? "\n]\n": "]\n", out);
-        zlist_destroy (&known);
+        s_json_array (out, records, s_member_fields);
         return;
     }
     //  Column widths from the data: names and addresses vary widely.
@@ -290,17 +297,7 @@ void
 control_client_print_toolchains (FILE *out, zlist_t *records, bool json)
 {
     if (json) {
-        zlist_t *known = s_known (s_toolchain_fields, false, NULL);
-        fputs ("[", out);
-        const char *separator = "\n  ";
-        for (zhash_t *record = (zhash_t *) zlist_first (records); record;
-             record = (zhash_t *) zlist_next (records)) {
-            fputs (separator, out);
-            s_json_object (out, record, known, "  ");
-            separator = ",\n  ";
-        }
-        fputs (zlist_size (records)? "\n]\n": "]\n", out);
-        zlist_destroy (&known);
+        s_json_array (out, records, s_toolchain_fields);
         return;
     }
     if (zlist_size (records) == 0) {
