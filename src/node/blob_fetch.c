@@ -79,16 +79,6 @@ typedef struct {
     size_t   size;
 } s_store_task_t;
 
-//  A FETCH answered on a worker.
-typedef struct {
-    blob_fetch_t *self;
-    zframe_t *routing_id;
-    fetch_request_msg_t request;
-    uint8_t  *frame;
-    size_t    frame_size;
-    bool      held;                             //  the answer carries bytes
-} s_serve_task_t;
-
 static void s_start_queued (blob_fetch_t *self);
 
 //  --------------------------------------------------------------------------
@@ -216,13 +206,7 @@ static int
 s_send (blob_fetch_t *self, const uint8_t holder [MESHCC_ID_SIZE], const uint8_t *frame,
         size_t size)
 {
-    node_t *node = self->node;
-    const gossip_member_t *member = gossip_lookup (node->gossip, holder);
-    link_t *link = member? node_link (node, member->state.endpoint): NULL;
-    if (!link || node_send_raw (node, link->sock, NULL, frame, size))
-        return -1;
-    link->last_used = zclock_mono ();
-    return 0;
+    return node_send_to_member (self->node, holder, frame, size);
 }
 
 static int s_retry_timer (zloop_t *loop, int timer_id, void *arg);
@@ -543,44 +527,23 @@ blob_fetch_tick (blob_fetch_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  Holder side
 
-static void
-s_serve_fn (worker_ctx_t *ctx, void *arg)
+//  A FETCH answered from the worker's blob store (raw bytes).
+static fetch_chunk_msg_t *
+s_answer (worker_ctx_t *ctx, const fetch_request_msg_t *request, const char *path)
 {
-    s_serve_task_t *task = (s_serve_task_t *) arg;
+    (void) path;
     blob_store_t *store = worker_blob_store (ctx);
     size_t size = 0;
-    uint8_t *data = store? blob_store_get (store, task->request.hash, &size): NULL;
-    fetch_chunk_msg_t *chunk = fetch_serve_buffer (data, size, &task->request);
-    task->held = chunk->status == FETCH_STATUS_OK;
+    uint8_t *data = store? blob_store_get (store, request->hash, &size): NULL;
+    fetch_chunk_msg_t *chunk = fetch_serve_buffer (data, size, request);
     free (data);
-    if (fetch_wire_encode_chunk (chunk, &task->frame, &task->frame_size))
-        task->frame = NULL;
-    fetch_chunk_msg_destroy (&chunk);
-}
-
-static void
-s_serve_done (void *arg, bool cancelled)
-{
-    s_serve_task_t *task = (s_serve_task_t *) arg;
-    if (!cancelled && task->frame) {
-        node_t *node = task->self->node;
-        if (node_send_raw (node, node->router, task->routing_id, task->frame,
-                           task->frame_size) == 0 && task->held)
-            task->self->chunks_served++;
-    }
-    free (task->frame);
-    zframe_destroy (&task->routing_id);
-    free (task);
+    return chunk;
 }
 
 void
 blob_fetch_on_fetch (blob_fetch_t *self, zframe_t *routing_id, const fetch_request_msg_t *request)
 {
-    s_serve_task_t *task = (s_serve_task_t *) zmalloc (sizeof (s_serve_task_t));
-    task->self = self;
-    task->routing_id = zframe_dup (routing_id);
-    task->request = *request;
-    worker_pool_submit (self->node->workers, s_serve_fn, s_serve_done, task);
+    node_answer_fetch (self->node, routing_id, request, NULL, s_answer, &self->chunks_served);
 }
 
 void

@@ -164,6 +164,73 @@ node_link (node_t *self, const char *endpoint)
     return link;
 }
 
+//  Sends one frame to the member `id` on our link to it (made on first
+//  use). Returns 0, or -1 if the member is unknown, the link is not
+//  connected yet or its queue is full.
+int
+node_send_to_member (node_t *self, const uint8_t id [MESHCC_ID_SIZE], const uint8_t *data,
+                     size_t size)
+{
+    const gossip_member_t *member = gossip_lookup (self->gossip, id);
+    link_t *link = member ? node_link (self, member->state.endpoint) : NULL;
+    if (!link || node_send_raw (self, link->sock, NULL, data, size))
+        return -1;
+    link->last_used = zclock_mono ();
+    return 0;
+}
+
+//  A FETCH answered on a worker (node_answer_fetch).
+typedef struct {
+    node_t *node;
+    zframe_t *routing_id;
+    fetch_request_msg_t request;
+    char     *path;
+    node_fetch_answer_fn *answer;
+    uint64_t *served;
+    uint8_t  *frame;
+    size_t    frame_size;
+    bool      held;
+} s_answer_task_t;
+
+static void
+s_answer_fn (worker_ctx_t *ctx, void *arg)
+{
+    s_answer_task_t *task = (s_answer_task_t *) arg;
+    fetch_chunk_msg_t *chunk = task->answer (ctx, &task->request, task->path);
+    task->held = chunk->status == FETCH_STATUS_OK;
+    if (fetch_wire_encode_chunk (chunk, &task->frame, &task->frame_size))
+        task->frame = NULL;
+    fetch_chunk_msg_destroy (&chunk);
+}
+
+static void
+s_answer_done (void *arg, bool cancelled)
+{
+    s_answer_task_t *task = (s_answer_task_t *) arg;
+    if (!cancelled && task->frame
+    &&  node_send_raw (task->node, task->node->router, task->routing_id, task->frame,
+                       task->frame_size) == 0 && task->held)
+        (*task->served)++;
+    free (task->frame);
+    free (task->path);
+    zframe_destroy (&task->routing_id);
+    free (task);
+}
+
+void
+node_answer_fetch (node_t *self, zframe_t *routing_id, const fetch_request_msg_t *request,
+                   const char *path, node_fetch_answer_fn *answer, uint64_t *served_p)
+{
+    s_answer_task_t *task = (s_answer_task_t *) zmalloc (sizeof (s_answer_task_t));
+    task->node = self;
+    task->routing_id = zframe_dup (routing_id);
+    task->request = *request;
+    task->path = path ? strdup (path) : NULL;
+    task->answer = answer;
+    task->served = served_p;
+    worker_pool_submit (self->workers, s_answer_fn, s_answer_done, task);
+}
+
 //  Sends one frame without blocking. Returns 0, or -1 if it was dropped
 //  (no connection yet, or the queue is full).
 int

@@ -138,6 +138,18 @@ link_t *node_link (node_t *self, const char *endpoint);
 //  ROUTER). Returns 0, or -1 if it was dropped.
 int     node_send_raw (node_t *self, zsock_t *sock, zframe_t *routing_id,
                        const uint8_t *data, size_t size);
+//  Sends one frame to member `id` on our link to it. Returns 0 or -1.
+int     node_send_to_member (node_t *self, const uint8_t id [MESHCC_ID_SIZE],
+                             const uint8_t *data, size_t size);
+//  Builds the CHUNK answering a FETCH, on a worker (`path` as given to
+//  node_answer_fetch, may be NULL). Never NULL.
+typedef fetch_chunk_msg_t *(node_fetch_answer_fn) (worker_ctx_t *ctx,
+                                                   const fetch_request_msg_t *request,
+                                                   const char *path);
+//  Answers a FETCH from `routing_id` on a worker with `answer`; the CHUNK
+//  goes back through the ROUTER and *served_p counts those carrying bytes.
+void    node_answer_fetch (node_t *self, zframe_t *routing_id, const fetch_request_msg_t *request,
+                           const char *path, node_fetch_answer_fn *answer, uint64_t *served_p);
 //  Slots free here now (local compiles and peers' jobs share them).
 uint32_t node_free_slots (node_t *self);
 //  Encodes and sends a small job message (ACCEPTED, REFUSED, NEED, ...).

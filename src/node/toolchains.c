@@ -528,14 +528,10 @@ s_pump (toolchains_t *self, s_fetch_t *f, int64_t now)
     fetch_send_t sends [FETCH_WINDOW];
     size_t count = fetch_requests (f->fetch, now, sends, FETCH_WINDOW);
     for (size_t i = 0; i < count; i++) {
-        const gossip_member_t *m = gossip_lookup (self->node->gossip, sends [i].holder);
-        link_t *link = m ? node_link (self->node, m->state.endpoint) : NULL;
         uint8_t *data = NULL;
         size_t size = 0;
-        if (link && fetch_wire_encode_request (&sends [i].request, &data, &size) == 0) {
-            if (node_send_raw (self->node, link->sock, NULL, data, size) == 0)
-                link->last_used = zclock_mono ();
-        }
+        if (fetch_wire_encode_request (&sends [i].request, &data, &size) == 0)
+            node_send_to_member (self->node, sends [i].holder, data, size);
         free (data);                //  an unsent request times out
     }
 }
@@ -625,54 +621,25 @@ toolchains_on_chunk (toolchains_t *self, link_t *link, fetch_chunk_msg_t *chunk)
 
 //  The holder side: a FETCH answered from the archive on a worker (one
 //  file read), the CHUNK sent back through the ROUTER.
-typedef struct {
-    toolchains_t *self;
-    zframe_t *routing_id;
-    fetch_request_msg_t request;
-    char path [TOOLCHAIN_PATH_MAX];             //  "" when not held
-    uint8_t *frame;
-    size_t frame_size;
-} s_serve_task_t;
-
-static void
-s_serve_fn (worker_ctx_t *ctx, void *arg)
+static fetch_chunk_msg_t *
+s_answer (worker_ctx_t *ctx, const fetch_request_msg_t *request, const char *path)
 {
     (void) ctx;
-    s_serve_task_t *task = (s_serve_task_t *) arg;
-    fetch_chunk_msg_t *chunk = fetch_serve_chunk (*task->path ? task->path : NULL, &task->request);
-    if (fetch_wire_encode_chunk (chunk, &task->frame, &task->frame_size))
-        task->frame = NULL;
-    fetch_chunk_msg_destroy (&chunk);
-}
-
-static void
-s_serve_done (void *arg, bool cancelled)
-{
-    s_serve_task_t *task = (s_serve_task_t *) arg;
-    if (!cancelled && task->frame) {
-        node_t *node = task->self->node;
-        node_send_raw (node, node->router, task->routing_id, task->frame, task->frame_size);
-        task->self->chunks_served++;
-    }
-    free (task->frame);
-    zframe_destroy (&task->routing_id);
-    free (task);
+    return fetch_serve_chunk (path, request);
 }
 
 void
 toolchains_on_fetch (toolchains_t *self, zframe_t *routing_id, const fetch_request_msg_t *request)
 {
-    s_serve_task_t *task = (s_serve_task_t *) zmalloc (sizeof (s_serve_task_t));
-    task->self = self;
-    task->routing_id = zframe_dup (routing_id);
-    task->request = *request;
+    char path [TOOLCHAIN_PATH_MAX] = "";
     if (request->kind == FETCH_KIND_TOOLCHAIN && toolchains_held (self, request->hash)) {
-        toolchain_archive_path (self->dir, request->hash, task->path, sizeof task->path);
+        toolchain_archive_path (self->dir, request->hash, path, sizeof path);
         char hex [BLOB_HASH_HEX_SIZE + 1];
         s_hex (request->hash, hex);
         ((s_held_t *) zhashx_lookup (self->held, hex))->last_used = zclock_mono ();
     }
-    worker_pool_submit (self->node->workers, s_serve_fn, s_serve_done, task);
+    node_answer_fetch (self->node, routing_id, request, *path ? path : NULL, s_answer,
+                       &self->chunks_served);
 }
 
 void
