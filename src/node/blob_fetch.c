@@ -437,13 +437,7 @@ blob_fetch_on_chunk (blob_fetch_t *self, link_t *link, fetch_chunk_msg_t *chunk)
     if (!blob || !blob->fetch)
         return;
     //  The holder is the member behind this link.
-    gossip_t *gossip = self->node->gossip;
-    const gossip_member_t *holder = NULL;
-    for (size_t i = 0; i < gossip_size (gossip) && !holder; i++) {
-        const gossip_member_t *member = gossip_member (gossip, i);
-        if (!member->is_self && streq (member->state.endpoint, link->endpoint))
-            holder = member;
-    }
+    const gossip_member_t *holder = node_link_member (self->node, link);
     if (!holder)
         return;
     fetch_on_chunk (blob->fetch, holder->state.id, chunk, zclock_time ());

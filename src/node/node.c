@@ -179,6 +179,18 @@ node_send_to_member (node_t *self, const uint8_t id [MESHCC_ID_SIZE], const uint
     return 0;
 }
 
+//  The live member other than us whose endpoint `link` reaches, or NULL.
+const gossip_member_t *
+node_link_member (node_t *self, const link_t *link)
+{
+    for (size_t i = 0; i < gossip_size (self->gossip); i++) {
+        const gossip_member_t *member = gossip_member (self->gossip, i);
+        if (!member->is_self && streq (member->state.endpoint, link->endpoint))
+            return member;
+    }
+    return NULL;
+}
+
 //  A FETCH answered on a worker (node_answer_fetch).
 typedef struct {
     node_t *node;

@@ -138,6 +138,8 @@ link_t *node_link (node_t *self, const char *endpoint);
 //  ROUTER). Returns 0, or -1 if it was dropped.
 int     node_send_raw (node_t *self, zsock_t *sock, zframe_t *routing_id,
                        const uint8_t *data, size_t size);
+//  The member (not us) whose endpoint our `link` reaches, or NULL.
+const gossip_member_t *node_link_member (node_t *self, const link_t *link);
 //  Sends one frame to member `id` on our link to it. Returns 0 or -1.
 int     node_send_to_member (node_t *self, const uint8_t id [MESHCC_ID_SIZE],
                              const uint8_t *data, size_t size);

@@ -603,13 +603,7 @@ toolchains_on_chunk (toolchains_t *self, link_t *link, fetch_chunk_msg_t *chunk)
     if (!f || chunk->kind != FETCH_KIND_TOOLCHAIN)
         return;
     //  The holder is the member behind this link.
-    gossip_t *gossip = self->node->gossip;
-    const gossip_member_t *holder = NULL;
-    for (size_t i = 0; i < gossip_size (gossip) && !holder; i++) {
-        const gossip_member_t *m = gossip_member (gossip, i);
-        if (!m->is_self && streq (m->state.endpoint, link->endpoint))
-            holder = m;
-    }
+    const gossip_member_t *holder = node_link_member (self->node, link);
     if (!holder)
         return;
     fetch_on_chunk (f->fetch, holder->state.id, chunk, zclock_time ());
