@@ -313,6 +313,9 @@ EOF
 
 gen_project "$T/m" 20 120
 cd "$T/m" || bail "cannot enter $T/m"
+# Older than the 2 s racy window, as a project not being edited: the mesh
+# build's listings are kept, and the rebuild below reuses them.
+find . -exec touch -h -d '10 seconds ago' {} +
 t0=$(now_us)
 make -j2 CC=gcc >ref.out 2>ref.err || bail "the local reference build failed"
 local_s=$(awk -v d=$(($(now_us) - t0)) 'BEGIN { printf "%.2f", d / 1e6 }')
@@ -341,6 +344,19 @@ fi
 ex2=$(( $(stats_sum STATS_EXECUTED_KEYS n2) - ex2_0 )); ex3=$(( $(stats_sum STATS_EXECUTED_KEYS n3) - ex3_0 ))
 check "make -j6: both peers executed jobs (n2 $ex2, n3 $ex3 of 20)" \
     eval '[ "$ex2" -gt 0 ] && [ "$ex3" -gt 0 ]'
+
+# A rebuild of the unchanged project reuses the listings (listing_cache):
+# no -M run for its remote jobs, and the same bytes.
+mv obj mesh-obj
+reused0=$(stats_value n1 listings_reused); sent0=$(stats_sum STATS_SENT_KEYS n1)
+setsid -w env MESHCC_DIR="$T/n1" timeout -k 5 240 make -j6 CC="$MESHCC gcc" >re.out 2>re.err; rc=$?
+reused=$(( $(stats_value n1 listings_reused) - reused0 )); sent=$(( $(stats_sum STATS_SENT_KEYS n1) - sent0 ))
+check "rebuild through the mesh succeeds, all files identical to the local build" \
+    eval '[ "$rc" = 0 ] && same_files ref obj "${OUTPUTS[@]}"'
+check "rebuild: every remote job reused its listing ($reused of $sent)" \
+    eval '[ "$sent" -gt 0 ] && [ "$reused" -ge "$sent" ]'
+rm -rf obj
+mv mesh-obj obj
 
 # --- (e) kill -9 a peer mid-build -------------------------------------------
 rm -rf obj
