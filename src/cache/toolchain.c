@@ -103,6 +103,7 @@
 #include <zstd.h>
 #include "meshcc/limits.h"
 #include "meshcc/toolchain.h"
+#include "meshcc/tree_remove.h"
 
 //  Probes run with exactly this environment: GCC_EXEC_PREFIX,
 //  COMPILER_PATH, LD_LIBRARY_PATH and friends would change the answers.
@@ -1318,58 +1319,6 @@ done:
 //  --------------------------------------------------------------------------
 //  Unpacking
 
-static void
-s_free_item (void **item_p)
-{
-    free (*item_p);
-    *item_p = NULL;
-}
-
-//  Removes NAME (relative to the directory open on `parent`, or a path)
-//  and everything below it, never following a symlink, making each
-//  directory writable first: a hostile archive may have unpacked some
-//  without write or search permission before it was refused.
-static void
-s_remove_at (int parent, const char *name, int depth)
-{
-    struct stat st;
-    if (fstatat (parent, name, &st, AT_SYMLINK_NOFOLLOW))
-        return;
-    if (!S_ISDIR (st.st_mode)) {
-        unlinkat (parent, name, 0);
-        return;
-    }
-    fchmodat (parent, name, 0700, 0);
-    int fd = openat (parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *dir = fd >= 0 ? fdopendir (fd) : NULL;
-    if (dir && depth < 256) {
-        //  Names first, removals after: readdir while unlinking is allowed
-        //  to skip entries
-        zlistx_t *names = zlistx_new ();
-        zlistx_set_destructor (names, s_free_item);
-        struct dirent *item;
-        while ((item = readdir (dir)))
-            if (!streq (item->d_name, ".") && !streq (item->d_name, ".."))
-                zlistx_add_end (names, strdup (item->d_name));
-        for (char *child = (char *) zlistx_first (names); child;
-             child = (char *) zlistx_next (names))
-            s_remove_at (dirfd (dir), child, depth + 1);
-        zlistx_destroy (&names);
-    }
-    if (dir)
-        closedir (dir);
-    else
-    if (fd >= 0)
-        close (fd);
-    unlinkat (parent, name, AT_REMOVEDIR);
-}
-
-static void
-s_remove_tree (const char *path)
-{
-    s_remove_at (AT_FDCWD, path, 0);
-}
-
 //  Why `name` (an entry's, a directory's trailing slash removed) is not
 //  acceptable, or NULL.
 static const char *
@@ -1549,7 +1498,7 @@ s_sweep_unpackings (const char *dir)
         if (snprintf (path, sizeof path, "%s/%s", dir, item->d_name) < (int) sizeof path
         &&  lstat (path, &st) == 0 && S_ISDIR (st.st_mode) && st.st_uid == geteuid ()
         &&  now - st.st_mtime > TOOLCHAIN_TMP_MAX_AGE_S)
-            s_remove_tree (path);
+            tree_remove (path);
     }
     closedir (handle);
 }
@@ -1630,14 +1579,14 @@ toolchain_unpack (const char *archive_path, const uint8_t expected_hash [BLOB_HA
     }
     if (rc == 0 && rename (temp, dest)) {
         if (errno == EEXIST || errno == ENOTEMPTY)
-            s_remove_tree (temp);       //  another unpacking won the race
+            tree_remove (temp);       //  another unpacking won the race
         else {
             snprintf (err, err_size, "cannot rename %s to %s: %s", temp, dest, strerror (errno));
             rc = -1;
         }
     }
     if (rc)
-        s_remove_tree (temp);
+        tree_remove (temp);
     return rc;
 }
 
@@ -1721,7 +1670,7 @@ toolchain_test (bool verbose)
     assert (toolchain_probe ("/bin/echo", "hello", line, sizeof line) == 0);
     assert (streq (line, "hello"));
     assert (toolchain_probe ("/bin/false", "x", line, sizeof line) == -1);
-    s_remove_tree (dir);
+    tree_remove (dir);
     if (verbose)
         printf ("OK\n");
 }

@@ -25,12 +25,12 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <signal.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include "meshcc/compile_args.h"
 #include "meshcc/executor.h"
+#include "meshcc/tree_remove.h"
 #include "meshcc/inputs.h"
 #include "meshcc/limits.h"
 #include "meshcc/sandbox.h"
@@ -620,36 +620,6 @@ executor_toolchain (executor_t *self, const compiler_identity_t *identity,
     return 0;
 }
 
-static int
-s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir (path);
-    else
-        unlink (path);
-    return 0;
-}
-
-static int
-s_unlock_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) ftw;
-    if (flag == FTW_D && (st->st_mode & 0700) != 0700)
-        chmod (path, (st->st_mode & 07777) | 0700);
-    return 0;
-}
-
-//  Removes a job directory without following any link in it: a sandboxed
-//  compiler may have left anything there, including 000 directories.
-static void
-s_remove_tree (const char *path)
-{
-    nftw (path, s_unlock_entry, 16, FTW_PHYS | FTW_MOUNT);
-    nftw (path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
-
 static void *
 s_reaper (void *arg)
 {
@@ -669,7 +639,7 @@ s_reaper (void *arg)
                 continue;
             char path [JOB_MAX_PATH];
             snprintf (path, sizeof (path), "%s/%s", self->trash, entry->d_name);
-            s_remove_tree (path);
+            tree_remove (path);
         }
         if (dir)
             closedir (dir);
@@ -690,7 +660,7 @@ s_discard (executor_t *self, const char *job_dir)
     char target [JOB_MAX_PATH];
     snprintf (target, sizeof (target), "%s%s", self->trash, base);
     if (rename (job_dir, target)) {
-        s_remove_tree (job_dir);
+        tree_remove (job_dir);
         return;
     }
     pthread_mutex_lock (&self->mutex);
@@ -787,7 +757,7 @@ executor_new (blob_store_t *store, const char *work_dir,
     s_sweep_dead (self);
     if (pthread_create (&self->reaper, NULL, s_reaper, self)) {
         snprintf (err, err_size, "cannot start the executor's reaper thread");
-        s_remove_tree (area);
+        tree_remove (area);
         pthread_mutex_destroy (&self->mutex);
         pthread_cond_destroy (&self->wake);
         pthread_cond_destroy (&self->idle);
@@ -810,7 +780,7 @@ executor_destroy (executor_t **self_p)
         pthread_cond_signal (&self->wake);
         pthread_mutex_unlock (&self->mutex);
         pthread_join (self->reaper, NULL);
-        s_remove_tree (self->area);
+        tree_remove (self->area);
         pthread_cond_destroy (&self->wake);
         pthread_cond_destroy (&self->idle);
         free (self->area);

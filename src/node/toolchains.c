@@ -19,6 +19,7 @@
 #include "meshcc/node_log.h"
 #include "meshcc/toolchain.h"
 #include "meshcc/toolchain_db.h"
+#include "meshcc/tree_remove.h"
 #include "node_private.h"
 
 typedef enum {
@@ -368,23 +369,12 @@ s_publish (toolchains_t *self)
     self->summary_dirty = false;
 }
 
-//  Removes a directory tree without following links (a worker's task).
-static int
-s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) ftw;
-    if (flag == FTW_DP || flag == FTW_D)
-        rmdir (path);
-    else
-        unlink (path);
-    return 0;
-}
-
+//  Removes a dropped tree (a worker's task).
 static void
 s_remove_fn (worker_ctx_t *ctx, void *arg)
 {
     (void) ctx;
-    nftw ((const char *) arg, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    tree_remove ((const char *) arg);
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "meshcc/blob_store.h"
 #include "meshcc/hash_cache.h"
+#include "meshcc/tree_remove.h"
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -40,17 +41,10 @@ s_setup (void **state)
 }
 
 static int
-s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) flag; (void) ftw;
-    return remove (path);
-}
-
-static int
 s_teardown (void **state)
 {
     fixture_t *fixture = *state;
-    nftw (fixture->dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tree_remove (fixture->dir);
     free (fixture);
     return 0;
 }

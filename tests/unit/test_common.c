@@ -12,12 +12,22 @@
 #include <unistd.h>
 #include "meshcc/datadir.h"
 #include "meshcc/meshkey.h"
+#include "meshcc/tree_remove.h"
 
 static void
 test_meshkey_selftest (void **state)
 {
     (void) state;
     meshkey_test (false);
+}
+
+//  A tree with a 000 directory and a symlink leading out: all gone, the
+//  symlink's target untouched.
+static void
+test_tree_remove_selftest (void **state)
+{
+    (void) state;
+    tree_remove_test (false);
 }
 
 static void
@@ -99,6 +109,7 @@ main (void)
 {
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_meshkey_selftest),
+        cmocka_unit_test (test_tree_remove_selftest),
         cmocka_unit_test (test_datadir_resolve),
         cmocka_unit_test (test_datadir_lock),
     };

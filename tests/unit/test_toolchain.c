@@ -28,6 +28,7 @@
 #include <sys/sysmacros.h>
 #include "meshcc/limits.h"
 #include "meshcc/toolchain.h"
+#include "meshcc/tree_remove.h"
 #include "meshcc/toolchain_db.h"
 
 typedef struct {
@@ -44,20 +45,6 @@ static fixture_t s_fx;
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static int
-s_remove_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void) st; (void) ftw;
-    if (flag == FTW_DP)
-        chmod (path, 0700);
-    return remove (path);
-}
-
-static void
-s_remove_tree (const char *path)
-{
-    nftw (path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static void
 s_write (const char *path, const char *text)
@@ -274,8 +261,8 @@ s_assert_same_object (const char *root, const char *compiler, const char *name,
 {
     char *sandboxed = zsys_sprintf ("%s/work-root", s_fx.dir);
     char *host = zsys_sprintf ("%s/work-host", s_fx.dir);
-    s_remove_tree (sandboxed);
-    s_remove_tree (host);
+    tree_remove (sandboxed);
+    tree_remove (host);
     assert_int_equal (mkdir (sandboxed, 0700), 0);
     assert_int_equal (mkdir (host, 0700), 0);
     char *path = zsys_sprintf ("%s/%s", sandboxed, name);
@@ -400,7 +387,7 @@ static int
 s_group_teardown (void **state)
 {
     (void) state;
-    s_remove_tree (s_fx.dir);
+    tree_remove (s_fx.dir);
     return 0;
 }
 
@@ -751,7 +738,7 @@ test_unpack_hostile (void **state)
     assert_memory_equal (text, "content\n", 8);
     free (text);
     zstr_free (&check);
-    s_remove_tree (dest);
+    tree_remove (dest);
 
     struct {
         const char *why;
@@ -1076,11 +1063,11 @@ s_bench (const char *compilers)
                     (unpacked - packaged) / 1000.0, info.archive_size, info.unpacked_size,
                     info.files, info.entries, info.hex);
             fflush (stdout);
-            s_remove_tree (dir);
+            tree_remove (dir);
         }
     }
     free (list);
-    s_remove_tree (base);
+    tree_remove (base);
     return rc;
 }
 
