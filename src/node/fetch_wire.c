@@ -99,6 +99,18 @@ s_put_header (uint8_t *at, fetch_wire_type_t type)
     return s_put_uint (at, 0, 1);       //  flags: never compressed
 }
 
+//  The frame header and the fields both messages start with.
+static uint8_t *
+s_put_head (uint8_t *frame, fetch_wire_type_t type, uint64_t request_id, char kind,
+            const uint8_t hash [BLOB_HASH_SIZE], uint64_t offset)
+{
+    uint8_t *at = s_put_header (frame, type);
+    at = s_put_uint (at, request_id, 8);
+    at = s_put_uint (at, (uint8_t) kind, 1);
+    at = s_put_bytes (at, hash, BLOB_HASH_SIZE);
+    return s_put_uint (at, offset, 8);
+}
+
 int
 fetch_wire_encode_request (const fetch_request_msg_t *msg, uint8_t **data_p, size_t *size_p)
 {
@@ -110,11 +122,8 @@ fetch_wire_encode_request (const fetch_request_msg_t *msg, uint8_t **data_p, siz
         return -1;
     size_t size = WIRE_HEADER_SIZE + REQUEST_PAYLOAD;
     uint8_t *frame = (uint8_t *) zmalloc (size);
-    uint8_t *at = s_put_header (frame, FETCH_WIRE_FETCH);
-    at = s_put_uint (at, msg->request_id, 8);
-    at = s_put_uint (at, (uint8_t) msg->kind, 1);
-    at = s_put_bytes (at, msg->hash, BLOB_HASH_SIZE);
-    at = s_put_uint (at, msg->offset, 8);
+    uint8_t *at = s_put_head (frame, FETCH_WIRE_FETCH, msg->request_id, msg->kind, msg->hash,
+                              msg->offset);
     at = s_put_uint (at, msg->length, 4);
     assert (at == frame + size);
     *data_p = frame;
@@ -144,11 +153,8 @@ fetch_wire_encode_chunk (const fetch_chunk_msg_t *msg, uint8_t **data_p, size_t 
         return -1;
     size_t size = WIRE_HEADER_SIZE + CHUNK_PAYLOAD_FIXED + msg->length;
     uint8_t *frame = (uint8_t *) zmalloc (size);
-    uint8_t *at = s_put_header (frame, FETCH_WIRE_CHUNK);
-    at = s_put_uint (at, msg->request_id, 8);
-    at = s_put_uint (at, (uint8_t) msg->kind, 1);
-    at = s_put_bytes (at, msg->hash, BLOB_HASH_SIZE);
-    at = s_put_uint (at, msg->offset, 8);
+    uint8_t *at = s_put_head (frame, FETCH_WIRE_CHUNK, msg->request_id, msg->kind, msg->hash,
+                              msg->offset);
     at = s_put_uint (at, msg->total, 8);
     at = s_put_uint (at, (uint8_t) msg->status, 1);
     at = s_put_uint (at, msg->length, 4);
@@ -196,6 +202,17 @@ s_get_kind (wire_reader_t *reader)
     return kind;
 }
 
+//  The fields both messages start with: request id, kind, hash, offset.
+static void
+s_get_head (wire_reader_t *reader, uint64_t *request_id, char *kind,
+            uint8_t hash [BLOB_HASH_SIZE], uint64_t *offset)
+{
+    *request_id = wire_reader_uint (reader, 8);
+    *kind = s_get_kind (reader);
+    wire_reader_bytes (reader, hash, BLOB_HASH_SIZE);
+    *offset = wire_reader_uint (reader, 8);
+}
+
 wire_error_t
 fetch_wire_decode_request (const uint8_t *data, size_t size, fetch_request_msg_t **msg_p)
 {
@@ -211,10 +228,7 @@ fetch_wire_decode_request (const uint8_t *data, size_t size, fetch_request_msg_t
     fetch_request_msg_t msg;
     memset (&msg, 0, sizeof msg);
     wire_reader_t reader = { payload, payload_size, 0, WIRE_OK };
-    msg.request_id = wire_reader_uint (&reader, 8);
-    msg.kind = s_get_kind (&reader);
-    wire_reader_bytes (&reader, msg.hash, BLOB_HASH_SIZE);
-    msg.offset = wire_reader_uint (&reader, 8);
+    s_get_head (&reader, &msg.request_id, &msg.kind, msg.hash, &msg.offset);
     msg.length = (uint32_t) wire_reader_uint (&reader, 4);
     s_check (&reader, msg.length > FETCH_CHUNK_MAX, WIRE_OVERSIZED);
     s_check (&reader, msg.length == 0 || !s_within (msg.offset, msg.length, UINT64_MAX),
@@ -244,10 +258,7 @@ fetch_wire_decode_chunk (const uint8_t *data, size_t size, fetch_chunk_msg_t **m
     fetch_chunk_msg_t msg;
     memset (&msg, 0, sizeof msg);
     wire_reader_t reader = { payload, payload_size, 0, WIRE_OK };
-    msg.request_id = wire_reader_uint (&reader, 8);
-    msg.kind = s_get_kind (&reader);
-    wire_reader_bytes (&reader, msg.hash, BLOB_HASH_SIZE);
-    msg.offset = wire_reader_uint (&reader, 8);
+    s_get_head (&reader, &msg.request_id, &msg.kind, msg.hash, &msg.offset);
     msg.total = wire_reader_uint (&reader, 8);
     uint8_t status = (uint8_t) wire_reader_uint (&reader, 1);
     s_check (&reader, status > FETCH_STATUS_ERROR, WIRE_MALFORMED);
