@@ -664,12 +664,16 @@ s_evict (toolchains_t *self)
     s_held_t *newest = NULL;
     for (s_held_t *h = (s_held_t *) zhashx_first (self->held); h;
          h = (s_held_t *) zhashx_next (self->held)) {
-        char hex [BLOB_HASH_HEX_SIZE + 1], tree [TOOLCHAIN_PATH_MAX + 128];
-        s_hex (h->hash, hex);
-        snprintf (tree, sizeof tree, "%.4000s/toolchains/unpacked/%s", self->dir, hex);
-        s_tree_bytes = 0;               //  loop thread only
-        nftw (tree, s_add_size, 16, FTW_PHYS | FTW_MOUNT);
-        h->tree_size = s_tree_bytes;
+        //  A tree appears whole (a rename) and leaves only with its held
+        //  entry (toolchains_forget): measured once, when first seen.
+        if (h->tree_size == 0) {
+            char hex [BLOB_HASH_HEX_SIZE + 1], tree [TOOLCHAIN_PATH_MAX + 128];
+            s_hex (h->hash, hex);
+            snprintf (tree, sizeof tree, "%.4000s/toolchains/unpacked/%s", self->dir, hex);
+            s_tree_bytes = 0;           //  loop thread only
+            nftw (tree, s_add_size, 16, FTW_PHYS | FTW_MOUNT);
+            h->tree_size = s_tree_bytes;
+        }
         total += h->size + h->tree_size;
         if (!newest || h->last_used > newest->last_used)
             newest = h;
