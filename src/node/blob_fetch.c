@@ -200,15 +200,6 @@ s_refresh_holders (blob_fetch_t *self, s_blob_t *blob)
     }
 }
 
-//  Sends one FETCH to `holder` on our link to it. Returns 0, or -1 if the
-//  link is not connected (or the holder is unknown).
-static int
-s_send (blob_fetch_t *self, const uint8_t holder [MESHCC_ID_SIZE], const uint8_t *frame,
-        size_t size)
-{
-    return node_send_to_member (self->node, holder, frame, size);
-}
-
 static int s_retry_timer (zloop_t *loop, int timer_id, void *arg);
 
 //  Sends what the credit allows; requests that cannot go yet wait for
@@ -223,7 +214,7 @@ s_pump (blob_fetch_t *self, s_blob_t *blob)
         size_t size = 0;
         if (fetch_wire_encode_request (&sends [i].request, &frame, &size))
             continue;                           //  cannot happen; it would time out
-        if (s_send (self, sends [i].holder, frame, size) == 0) {
+        if (node_send_to_member (self->node, sends [i].holder, frame, size) == 0) {
             free (frame);
             continue;
         }
@@ -456,7 +447,7 @@ s_retry (blob_fetch_t *self, int64_t now)
         s_unsent_t *next = (s_unsent_t *) zlist_next (self->unsent);
         s_blob_t *blob = (s_blob_t *) zhashx_lookup (self->blobs, unsent->hex);
         if (!blob || !blob->fetch
-        ||  s_send (self, unsent->holder, unsent->frame, unsent->size) == 0) {
+        ||  node_send_to_member (self->node, unsent->holder, unsent->frame, unsent->size) == 0) {
             zlist_remove (self->unsent, unsent);
             s_unsent_free (&unsent);
         }
