@@ -29,6 +29,9 @@ typedef struct {
     const char *root;               //  host directory bound READ-ONLY at "/"
     const char *const *ro_binds;    //  NULL-terminated host paths bound read-only
                                     //  at the same path (files or dirs)
+    const char *tree;               //  a host directory (an unpacked toolchain)
+    const char *const *tree_binds;  //  NULL-terminated directories: TREE/D is
+                                    //  bound read-only at D, before ro_binds
     const char *const *rw_dirs;     //  NULL-terminated directories inside the
                                     //  root (absolute, no symlink on the way)
                                     //  bound writable: the outputs' directories

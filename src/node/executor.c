@@ -47,6 +47,7 @@ typedef struct {
     char  *tree;                    //  the host directory it was unpacked in
     char **files;                   //  NULL-terminated
     char **symlinks;                //  path, target, path, target..., NULL
+    char **dirs;                    //  NULL-terminated, parents before children
 } s_tree_t;
 
 struct _executor_t {
@@ -504,7 +505,8 @@ s_strings_from (zlistx_t *list)
 //  Walks `host` (inside = its path in the sandbox) without following
 //  symlinks. Returns 0 or -1.
 static int
-s_tree_walk (const char *host, const char *inside, zlistx_t *files, zlistx_t *links, int depth)
+s_tree_walk (const char *host, const char *inside, zlistx_t *files, zlistx_t *links,
+             zlistx_t *dirs, int depth)
 {
     if (depth > 64)
         return -1;
@@ -529,8 +531,10 @@ s_tree_walk (const char *host, const char *inside, zlistx_t *files, zlistx_t *li
             rc = -1;
             break;
         }
-        if (S_ISDIR (st.st_mode))
-            rc = s_tree_walk (child, child_inside, files, links, depth + 1);
+        if (S_ISDIR (st.st_mode)) {
+            s_strings_push (dirs, child_inside, NULL);
+            rc = s_tree_walk (child, child_inside, files, links, dirs, depth + 1);
+        }
         else
         if (S_ISREG (st.st_mode))
             s_strings_push (files, child_inside, NULL);
@@ -550,10 +554,11 @@ s_tree_walk (const char *host, const char *inside, zlistx_t *files, zlistx_t *li
     return rc;
 }
 
-//  Copies of the file and symlink lists of the unpacked toolchain `tree`,
-//  walked once. Returns 0 or -1.
+//  Copies of the file, symlink and (when dirs_p) directory lists of the
+//  unpacked toolchain `tree`, walked once. Returns 0 or -1.
 static int
-s_tree_get (executor_t *self, const char *tree, char ***files_p, char ***symlinks_p)
+s_tree_get (executor_t *self, const char *tree, char ***files_p, char ***symlinks_p,
+            char ***dirs_p)
 {
     pthread_mutex_lock (&self->mutex);
     for (size_t i = 0; i < self->tree_count; i++) {
@@ -561,32 +566,40 @@ s_tree_get (executor_t *self, const char *tree, char ***files_p, char ***symlink
         if (streq (t->tree, tree)) {
             *files_p = s_strings_copy (t->files);
             *symlinks_p = s_strings_copy (t->symlinks);
+            if (dirs_p)
+                *dirs_p = s_strings_copy (t->dirs);
             pthread_mutex_unlock (&self->mutex);
             return 0;
         }
     }
     pthread_mutex_unlock (&self->mutex);
-    zlistx_t *files = zlistx_new (), *links = zlistx_new ();
-    int rc = s_tree_walk (tree, "/", files, links, 0);
+    zlistx_t *files = zlistx_new (), *links = zlistx_new (), *dirs = zlistx_new ();
+    int rc = s_tree_walk (tree, "/", files, links, dirs, 0);
     s_tree_t fresh = {
-        .tree = strdup (tree), .files = s_strings_from (files), .symlinks = s_strings_from (links)
+        .tree = strdup (tree), .files = s_strings_from (files),
+        .symlinks = s_strings_from (links), .dirs = s_strings_from (dirs)
     };
     zlistx_destroy (&files);        //  strings now owned by the arrays
     zlistx_destroy (&links);
+    zlistx_destroy (&dirs);
     if (rc) {
         free (fresh.tree);
         executor_strings_free (&fresh.files);
         executor_strings_free (&fresh.symlinks);
+        executor_strings_free (&fresh.dirs);
         return -1;
     }
     *files_p = s_strings_copy (fresh.files);
     *symlinks_p = s_strings_copy (fresh.symlinks);
+    if (dirs_p)
+        *dirs_p = s_strings_copy (fresh.dirs);
     pthread_mutex_lock (&self->mutex);
     s_tree_t *slot = &self->trees [self->tree_next];
     if (self->tree_count == EXECUTOR_TOOLCHAIN_CACHE) {
         free (slot->tree);
         executor_strings_free (&slot->files);
         executor_strings_free (&slot->symlinks);
+        executor_strings_free (&slot->dirs);
     }
     else
         self->tree_count++;
@@ -604,7 +617,7 @@ s_job_toolchain (executor_t *self, const job_spec_t *job, const char *tree,
                  char ***binds_p, char ***symlinks_p)
 {
     if (tree)
-        return s_tree_get (self, tree, binds_p, symlinks_p);
+        return s_tree_get (self, tree, binds_p, symlinks_p, NULL);
     return executor_toolchain (self, &job->compiler, binds_p, symlinks_p);
 }
 
@@ -789,6 +802,7 @@ executor_destroy (executor_t **self_p)
             free (self->trees [i].tree);
             executor_strings_free (&self->trees [i].files);
             executor_strings_free (&self->trees [i].symlinks);
+            executor_strings_free (&self->trees [i].dirs);
         }
         for (size_t i = 0; i < self->toolchain_count; i++) {
             executor_strings_free (&self->toolchains [i].binds);
@@ -1265,17 +1279,77 @@ s_tree_compiler (const char *tree, const job_spec_t *job, char *why, size_t why_
     return -1;
 }
 
-//  Hard-links every file of the unpacked toolchain into the root (the
-//  same file system: both live in the node's directory). The root is
-//  bound read-only, so the sandbox can neither chmod nor write them.
-static int
-s_link_tree (const char *tree, char **files, const char *root, char *why, size_t why_size)
+//  Inserts every proper ancestor of `path` (and `path` itself when
+//  `self_too`) into `set`.
+static void
+s_block (zhashx_t *set, const char *path, bool self_too)
 {
+    char buffer [JOB_MAX_PATH * 2];
+    if (!path || snprintf (buffer, sizeof buffer, "%s", path) >= (int) sizeof buffer)
+        return;
+    if (self_too)
+        zhashx_insert (set, buffer, (void *) 1);
+    for (char *slash = strrchr (buffer, '/'); slash && slash != buffer;
+         slash = strrchr (buffer, '/')) {
+        *slash = 0;
+        zhashx_insert (set, buffer, (void *) 1);
+    }
+}
+
+//  Places the unpacked toolchain in the root: its directories that hold
+//  nothing of the job's are bound whole from the tree (returned in
+//  *dir_binds_p, a handful: /etc, /usr/bin, /usr/lib/gcc, ...), and only
+//  the files of the rest (directories the job also has inputs, output
+//  directories, the working directory or this machine's binds in) are
+//  hard-linked into the root (the same file system: both live in the
+//  node's directory). Either way the sandbox sees exactly the tree's
+//  files there, read-only, and a bound directory costs one mount instead
+//  of a link per file on the job's critical path. `dirs` is the tree's
+//  directories, parents first.
+static int
+s_place_tree (const char *tree, char **files, char **dirs, const char *root,
+              const job_spec_t *job, const s_use_t *use, char *const rw_dirs [],
+              char *const host_binds [], char ***dir_binds_p, char *why, size_t why_size)
+{
+    //  A directory is kept out of the binds when anything the sandbox
+    //  needs there is not the tree's: a job entry strictly below it, an
+    //  output directory, the working directory, a host bind, /tmp.
+    zhashx_t *blocked = zhashx_new ();
+    for (size_t i = 0; i < job->entry_count; i++)
+        if (use [i] == S_USE)
+            s_block (blocked, job->entries [i].path, false);
+    for (size_t i = 0; rw_dirs [i]; i++)
+        s_block (blocked, rw_dirs [i], true);
+    for (size_t i = 0; host_binds && host_binds [i]; i++)
+        s_block (blocked, host_binds [i], true);
+    char cwd [JOB_MAX_PATH];
+    if (inputs_resolve (root, job->cwd, NULL, NULL, cwd, sizeof cwd) == 0)
+        s_block (blocked, cwd, true);
+    s_block (blocked, job->cwd, true);
+    size_t dir_count = 0;
+    while (dirs && dirs [dir_count])
+        dir_count++;
+    char **dir_binds = (char **) zmalloc ((dir_count + 1) * sizeof (char *));
+    size_t bound = 0;
+    for (size_t i = 0; i < dir_count; i++) {
+        //  Parents come first: a directory below a bound one comes with it.
+        //  Below /tmp never: the sandbox's private /tmp comes after these
+        //  binds and would hide them (the root's /tmp entries, links
+        //  included, are bound back instead).
+        if (zhashx_lookup (blocked, dirs [i]) || s_under (dirs [i], "/tmp")
+        ||  s_under_any (dirs [i], dir_binds))
+            continue;
+        dir_binds [bound++] = strdup (dirs [i]);
+    }
+    zhashx_destroy (&blocked);
+
     //  Each directory is made once (a toolchain is ~160 files in a few
     //  dozen directories): no mkdir per file on the job's critical path.
     zhashx_t *made = zhashx_new ();
     int rc = 0;
     for (size_t i = 0; rc == 0 && files && files [i]; i++) {
+        if (s_under_any (files [i], dir_binds))
+            continue;
         char from [JOB_MAX_PATH * 2], to [JOB_MAX_PATH * 2];
         if (s_in_root (tree, files [i], from, sizeof from)
         ||  s_in_root (root, files [i], to, sizeof to)) {
@@ -1294,6 +1368,9 @@ s_link_tree (const char *tree, char **files, const char *root, char *why, size_t
         }
     }
     zhashx_destroy (&made);
+    if (rc)
+        executor_strings_free (&dir_binds);
+    *dir_binds_p = dir_binds;
     return rc;
 }
 
@@ -1309,7 +1386,7 @@ executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_res
     char job_dir [JOB_MAX_PATH] = "";
     char root [JOB_MAX_PATH + 8] = "";
     char *rw_dirs [4] = { NULL, NULL, NULL, NULL };
-    char **tree_files = NULL, **host_binds = NULL;
+    char **tree_files = NULL, **tree_dirs = NULL, **host_binds = NULL, **dir_binds = NULL;
     bool pinned = false;
 
     //  (a) the same compiler
@@ -1369,7 +1446,7 @@ executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_res
     }
     //  (c) manifest
     if (tree) {
-        if (s_tree_get (self, tree, &tree_files, &links)) {
+        if (s_tree_get (self, tree, &tree_files, &links, &tree_dirs)) {
             job_result_fail (result, "unavailable: cannot read the toolchain in %.300s", tree);
             goto done;
         }
@@ -1428,7 +1505,8 @@ executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_res
         goto done;
     }
     if (s_build_root (self, job, args, root, binds, links, use, rw_dirs, why, sizeof (why))
-    ||  (tree && s_link_tree (tree, tree_files, root, why, sizeof (why)))) {
+    ||  (tree && s_place_tree (tree, tree_files, tree_dirs, root, job, use, rw_dirs,
+                               host_binds, &dir_binds, why, sizeof (why)))) {
         job_result_fail (result, "%s", why);
         goto done;
     }
@@ -1450,6 +1528,8 @@ executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_res
     sandbox_spec_t spec = {
         .root = root,
         .ro_binds = (const char *const *) (tree ? host_binds : binds),
+        .tree = tree,
+        .tree_binds = (const char *const *) dir_binds,
         .rw_dirs = (const char *const *) rw_dirs,
         .private_tmp = true,
         .cwd = job->cwd,
@@ -1541,6 +1621,8 @@ done:
     executor_strings_free (&envp);
     executor_strings_free (&tree_files);
     executor_strings_free (&host_binds);
+    executor_strings_free (&tree_dirs);
+    executor_strings_free (&dir_binds);
     for (size_t i = 0; rw_dirs [i]; i++)
         free (rw_dirs [i]);
     free (input_dirs);

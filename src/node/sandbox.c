@@ -338,6 +338,16 @@ sandbox_run (const sandbox_spec_t *spec, char *const argv [],
     for (size_t i = 0; i < sizeof (head) / sizeof (head [0]); i++)
         s_arg (&a, head [i]);
     int rc = 0;
+    for (size_t i = 0; rc == 0 && spec->tree && spec->tree_binds && spec->tree_binds [i]; i++) {
+        const char *path = spec->tree_binds [i];
+        char *host = NULL;
+        if (asprintf (&host, "%s%s", spec->tree, path) < 0)
+            abort ();
+        rc = s_mount_point (spec->root, path, false, true);
+        s_arg (&a, "--ro-bind");
+        s_arg (&a, s_own (&a, host));
+        s_arg (&a, path);
+    }
     for (size_t i = 0; rc == 0 && spec->ro_binds && spec->ro_binds [i]; i++) {
         struct stat st;
         const char *path = spec->ro_binds [i];

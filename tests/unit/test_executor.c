@@ -656,6 +656,33 @@ test_identical_tree (void **state)
     char *broken [] = { "gcc", "-g", "-O2", "-Ilink", "-Wall", "-MD", "-c",
                         "src/broken.c", "-o", "obj/broken.o", NULL };
     s_identical (broken, "obj/broken.o", "obj/broken.d", 1);
+
+    //  The executor binds the tree's directories whole where the job has
+    //  nothing (/usr/bin, /usr/lib/gcc, ...). A job input in a tree
+    //  directory that the tree lacks (here gcc's own stddef.h, taken out of
+    //  a copy of the tree) keeps that directory out of the binds: its
+    //  files are linked one by one next to the input, which the compile
+    //  must see (stdio.h includes <stddef.h>), byte-identical.
+    char copy [500], command [1200], stddef_h [700];
+    snprintf (copy, sizeof copy, "%s-copy", tree);
+    snprintf (command, sizeof command, "cp -al '%s' '%s'", tree, copy);
+    assert_int_equal (system (command), 0);
+    const char *gcc_include = NULL;
+    job_spec_t *probe = s_make_job (argv, NULL);
+    for (size_t i = 0; i < probe->entry_count; i++) {
+        const char *path = probe->entries [i].path;
+        if (strncmp (path, "/usr/lib/gcc/", 13) == 0 && strstr (path, "/include/stddef.h"))
+            gcc_include = path;
+    }
+    assert_non_null (gcc_include);
+    snprintf (stddef_h, sizeof stddef_h, "%s%s", copy, gcc_include);
+    assert_int_equal (unlink (stddef_h), 0);
+    job_spec_destroy (&probe);
+    s_tree = copy;
+    s_identical (argv, "obj/foo.o", "obj/foo.d", 0);
+    snprintf (command, sizeof command, "rm -rf '%s'", copy);
+    assert_int_equal (system (command), 0);
+
     s_tree = NULL;
     snprintf (s_tree_kept, sizeof s_tree_kept, "%s", tree);
 }
