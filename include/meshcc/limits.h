@@ -129,6 +129,9 @@
 //  and short enough not to delay start-up noticeably.
 #define NODE_SPEED_BUFFER_SIZE      (1024 * 1024)
 #define NODE_SPEED_SAMPLE_MS        50
+//  The averaging window of a cgroup-confined node's load (the kernel's
+//  load average uses one minute; a build changes faster).
+#define NODE_LOAD_WINDOW_MS         10000
 //  While leaving, sends that found no connection yet are retried this
 //  often until MESH_LEAVE_LINGER_MS has passed.
 #define NODE_LEAVE_RETRY_MS         20

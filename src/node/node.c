@@ -33,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -659,6 +660,27 @@ s_close_idle_links (node_t *self, int64_t now)
     zlist_destroy (&idle);
 }
 
+//  The load we gossip. A node confined to a CPU cgroup with a quota (a
+//  slice of a machine) reports the processes of its cgroup that want the
+//  CPU and are not its own (a colleague's build, a busy loop), averaged
+//  over NODE_LOAD_WINDOW_MS like the kernel's load average: the machine's
+//  /proc/loadavg would count every other slice. Otherwise /proc/loadavg.
+static void
+s_read_load (node_t *self, int64_t now)
+{
+    uint32_t runnable;
+    if (!self->share.dir [0]
+    ||  sysinfo_cgroup_others_runnable (self->share.dir, (int) getpid (), &runnable)) {
+        sysinfo_load_milli (&self->load_milli);
+        return;
+    }
+    double elapsed = self->load_read? (double) (now - self->load_read): NODE_LOAD_WINDOW_MS;
+    double keep = exp (-elapsed / NODE_LOAD_WINDOW_MS);
+    self->cgroup_load = self->cgroup_load * keep + runnable * (1 - keep);
+    self->load_read = now;
+    self->load_milli = (uint32_t) (self->cgroup_load * 1000 + 0.5);
+}
+
 static int
 s_tick (zloop_t *loop, int timer_id, void *arg)
 {
@@ -671,7 +693,7 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
     while ((retired = (link_t *) zlist_pop (self->closing)))
         s_link_free (&retired);
 
-    sysinfo_load_milli (&self->load_milli);
+    s_read_load (self, zclock_mono ());
     //  running: jobs executing here (ours in local slots and peers');
     //  queued: our jobs waiting for a slot anywhere.
     gossip_set_load (self->gossip, self->config->slots, self->local_running + self->serving,
@@ -1029,8 +1051,18 @@ node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_s
     self->advertise_port = (uint16_t) atoi (strrchr (config->advertise, ':') + 1);
     if (self->cert)
         meshkey_fingerprint (self->cert, self->fingerprint);
+    //  A slot's speed: one core's, times the share of a core the cgroup's
+    //  quota leaves each slot (a quarter-core slice runs a compile at a
+    //  quarter of the speed; the sample is too short to see the quota).
     self->speed = sysinfo_speed (NODE_SPEED_SAMPLE_MS);
-    sysinfo_load_milli (&self->load_milli);
+    sysinfo_share (&self->share);
+    if (self->share.quota_milli && config->slots
+    &&  self->share.quota_milli < 1000 * config->slots)
+        self->speed = (uint32_t) ((uint64_t) self->speed * self->share.quota_milli
+                                  / (1000 * config->slots));
+    if (self->speed == 0)
+        self->speed = 1;
+    s_read_load (self, zclock_mono ());
 
     peer_state_t state;
     memset (&state, 0, sizeof state);

@@ -496,8 +496,11 @@ node_config_finish (node_config_t *self, bool have_key,
     }
     if (self->discovery < 0)
         self->discovery = loopback? 0: 1;
-    if (!self->slots_set)
-        self->slots = sysinfo_cpus ();
+    if (!self->slots_set) {
+        sysinfo_share_t share;
+        sysinfo_share (&share);
+        self->slots = share.slots;
+    }
     if (!*self->name)
         sysinfo_hostname (self->name, sizeof self->name);
     return 0;

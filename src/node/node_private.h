@@ -12,6 +12,7 @@
 #include "meshcc/limits.h"
 #include "meshcc/meshkey.h"
 #include "meshcc/node.h"
+#include "meshcc/sysinfo.h"
 #include "meshcc/node_store.h"
 #include "meshcc/fetch_wire.h"
 #include "meshcc/wire.h"
@@ -103,6 +104,9 @@ struct _node_t {
     uint8_t  fingerprint [MESHKEY_FINGERPRINT_SIZE];
     uint32_t speed;
     uint32_t load_milli;
+    sysinfo_share_t share;          //  our cgroup's quota and directory
+    double   cgroup_load;           //  others' runnable processes there, averaged
+    int64_t  load_read;             //  zclock_mono of the last read
     int64_t  started;               //  zclock_mono at start
     int64_t  last_save;
     bool     peers_joined;          //  a member joined since the last save

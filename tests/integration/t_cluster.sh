@@ -2,13 +2,17 @@
 # t_cluster: smoke test of scripts/cluster, the simulated cluster of the
 # benchmark harness (issue 5). As root: bad arguments are refused; `cluster
 # up 2` makes two namespaces on a bridge with their addresses and two cpu
-# cgroups with the expected quota; `cluster exec` runs commands inside a
+# cgroups with the expected quotas (1 and 0.5 cores, a busy loop in host
+# 1); `cluster exec` runs commands inside a
 # host (its cgroup and namespace, exit status passed through); one keyed
 # node per host, started through `cluster exec`, finds the other by UDP
 # beacons alone; a tiny C file compiled through meshcc on host 0 (--slots 0,
 # MESHCC_STRICT=1: no local fallback) is executed by host 1's node and
 # gives the object a local gcc gives; the nodes sit in their hosts' cgroups
-# and namespaces; `cluster down` leaves nothing behind (namespace, link,
+# and namespaces; host 1's node, started without --slots, offers one slot
+# (its half-core quota rounded up, not the machine's CPUs) and reports the
+# busy loop of its cgroup as load while host 0's reports none, whatever
+# the machine's load average; `cluster down` leaves nothing behind (namespace, link,
 # cgroup, state, process). Then an `up` killed with SIGKILL midway, and
 # `down` must clean up its leftovers, found by name. Skipped without root
 # or working `ip netns`; every cluster is taken down on exit, failure or not.
@@ -84,12 +88,12 @@ fi
 check "--help prints the usage" eval '"$CLUSTER" --help | grep -q "^usage: scripts/cluster up N"'
 
 # --- up ----------------------------------------------------------------------
-if ! "$CLUSTER" up 2 --name "$CNAME" >"$T/up.out" 2>&1; then
+if ! "$CLUSTER" up 2 --cpus 1,0.5 --busy 1 --name "$CNAME" >"$T/up.out" 2>&1; then
     sed 's/^/#   up: /' "$T/up.out"
-    bail "scripts/cluster up 2 --name $CNAME"
+    bail "scripts/cluster up 2 --cpus 1,0.5 --busy 1 --name $CNAME"
 fi
 sed 's/^/#   /' "$T/up.out"
-ok "scripts/cluster up 2 --name $CNAME"
+ok "scripts/cluster up 2 --cpus 1,0.5 --busy 1 --name $CNAME"
 
 declare -a NS=() ADDR=() CG=()
 while read -r idx ns addr cg _; do
@@ -97,6 +101,7 @@ while read -r idx ns addr cg _; do
 done <"$STATE/hosts"
 [ ${#NS[@]} -eq 2 ] || bail "the state $STATE/hosts lists ${#NS[@]} hosts, not 2"
 
+QUOTA_US=(100000 50000)
 for i in 0 1; do
     check "host $i: namespace ${NS[i]} exists" eval 'ip netns list | grep -q "^${NS[i]}\\b"'
     check "host $i: ${NS[i]} has ${ADDR[i]}/24 with its broadcast address on eth0, lo up" eval \
@@ -104,12 +109,12 @@ for i in 0 1; do
          && ip -n "${NS[i]}" link show lo | grep -q "UP"'
     check "host $i: cgroup ${CG[i]} is in $CGROOT" test "${CG[i]}" = "$CGROOT/meshcc-$CNAME-h$i" -a -d "${CG[i]}"
     if [ $CGV = 1 ]; then
-        # Q = 2/N = 1 core: 100 ms per 100 ms period.
-        check "host $i: cpu.cfs_period_us 100000, cpu.cfs_quota_us 100000 (1 core)" eval \
-            '[ "$(cat "${CG[i]}/cpu.cfs_period_us") $(cat "${CG[i]}/cpu.cfs_quota_us")" = "100000 100000" ]'
+        # Q cores: Q x 100 ms per 100 ms period.
+        check "host $i: cpu.cfs_period_us 100000, cpu.cfs_quota_us ${QUOTA_US[i]}" eval \
+            '[ "$(cat "${CG[i]}/cpu.cfs_period_us") $(cat "${CG[i]}/cpu.cfs_quota_us")" = "100000 ${QUOTA_US[i]}" ]'
     else
-        check "host $i: cpu.max \"100000 100000\" (1 core)" eval \
-            '[ "$(cat "${CG[i]}/cpu.max")" = "100000 100000" ]'
+        check "host $i: cpu.max \"${QUOTA_US[i]} 100000\"" eval \
+            '[ "$(cat "${CG[i]}/cpu.max")" = "${QUOTA_US[i]} 100000" ]'
     fi
 done
 check "the hosts are on one /24 and have distinct addresses" eval \
@@ -149,7 +154,7 @@ start_host_node () {
 start_host_node h0 0 --listen "${ADDR[0]}:$PORT" --mesh-key "$KEY" \
     --discovery on --beacon-port "$BEACON" --slots 0
 start_host_node h1 1 --listen "${ADDR[1]}:$PORT" --mesh-key "$KEY" \
-    --discovery on --beacon-port "$BEACON" --slots 1
+    --discovery on --beacon-port "$BEACON"
 if wait_until 15 all_see_exactly h0 h1; then
     ok "the nodes on host 0 and host 1 see each other alive, by beacons alone (${WAITED}s)"
 else
@@ -165,6 +170,28 @@ for n in h0 h1; do
 done
 check "member h1 has host 1's address as h0 sees it" \
     test "$(member_field h0 h1 addr)" = "${ADDR[1]}:$PORT"
+
+# --- the node offers its host's slice ----------------------------------------
+CPUS=$(nproc)
+slots=$(member_field h0 h1 slots)
+if [ "$CPUS" -ge 2 ]; then
+    check "h1 (no --slots, quota 0.5 core, $CPUS CPUs) offers 1 slot ($slots)" test "$slots" = 1
+else
+    skip "one CPU here: the quota cannot be told from the CPU count (h1 offers $slots)"
+fi
+# The load h0 sees for h1 is h1's cgroup's: the busy loop, averaged over
+# 10 s, passes 0.5 after ~7 s; h0's own host has no other work.
+h1_busy () {
+    local l; l=$(member_field h0 h1 load) || return 1
+    awk -v l="$l" 'BEGIN { exit !(l >= 0.5) }'
+}
+if wait_until 40 h1_busy; then
+    ok "h1 reports its host's busy loop as load ($(member_field h0 h1 load) after ${WAITED}s)"
+else
+    not_ok "h1 reports its host's busy loop as load ($(member_field h0 h1 load) after 40 s)"
+fi
+check "h0 reports no load on its idle host ($(member_field h1 h0 load); machine: $(cut -d' ' -f1 /proc/loadavg))" \
+    awk -v l="$(member_field h1 h0 load)" 'BEGIN { exit !(l < 0.5) }'
 
 # --- a compile started on host 0 runs on host 1 ------------------------------
 mkdir -p "$T/w" "$T/tmp"

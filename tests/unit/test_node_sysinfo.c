@@ -1,0 +1,278 @@
+//  test_node_sysinfo: the node's reading of its CPU cgroup (issue 5: a
+//  node confined to a slice of a machine offers that slice and reports
+//  its slice's load). Fake /proc/self/cgroup, mountinfo and cgroup
+//  directories in a temporary directory; a real process that busy-loops
+//  outside our process tree for the runnable count.
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <czmq.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "meshcc/sysinfo.h"
+
+static char s_dir [256];
+
+static void
+s_write (const char *name, const char *text)
+{
+    char path [512];
+    snprintf (path, sizeof path, "%s/%s", s_dir, name);
+    char *slash = strrchr (path, '/');
+    *slash = 0;
+    char command [600];
+    snprintf (command, sizeof command, "mkdir -p '%s'", path);
+    assert_int_equal (system (command), 0);
+    *slash = '/';
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+static int
+s_setup (void **state)
+{
+    (void) state;
+    snprintf (s_dir, sizeof s_dir, "/tmp/meshcc-sysinfo-XXXXXX");
+    assert_non_null (mkdtemp (s_dir));
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    (void) state;
+    char command [300];
+    snprintf (command, sizeof command, "rm -rf '%s'", s_dir);
+    return system (command) == 0? 0: -1;
+}
+
+//  A mountinfo with the v1 cpu controller mounted at DIR/cpu (root "/")
+//  and the unified hierarchy at DIR/unified.
+static void
+s_mountinfo (const char *name, const char *cpu_root)
+{
+    char text [2048];
+    snprintf (text, sizeof text,
+        "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        "30 22 0:26 / %s/fs rw shared:2 - tmpfs tmpfs rw,mode=755\n"
+        "31 30 0:27 / %s/unified rw shared:3 - cgroup2 cgroup2 rw\n"
+        "32 30 0:28 %s %s/cpu rw shared:4 - cgroup cgroup rw,cpu\n"
+        "33 30 0:29 / %s/cpuacct rw shared:5 - cgroup cgroup rw,cpuacct\n",
+        s_dir, s_dir, cpu_root, s_dir, s_dir);
+    s_write (name, text);
+}
+
+//  sysinfo_cgroup_locate on the fake files DIR/CGROUP and DIR/MOUNTINFO
+static int
+s_locate (const char *cgroup, const char *mountinfo, char *dir, char *mount)
+{
+    char cgroup_path [300], mountinfo_path [300];
+    snprintf (cgroup_path, sizeof cgroup_path, "%s/%s", s_dir, cgroup);
+    snprintf (mountinfo_path, sizeof mountinfo_path, "%s/%s", s_dir, mountinfo);
+    return sysinfo_cgroup_locate (cgroup_path, mountinfo_path, dir, mount);
+}
+
+static void
+test_locate_v1 (void **state)
+{
+    (void) state;
+    char dir [SYSINFO_PATH_MAX], mount [SYSINFO_PATH_MAX];
+    s_write ("cgroup", "5:cpuacct:/\n4:cpu:/meshcc-x-h1\n1:name=systemd:/\n0::/\n");
+    s_mountinfo ("mountinfo", "/");
+    assert_int_equal (s_locate ("cgroup", "mountinfo", dir, mount), 1);
+    char expect [600];
+    snprintf (expect, sizeof expect, "%s/cpu/meshcc-x-h1", s_dir);
+    assert_string_equal (dir, expect);
+    snprintf (expect, sizeof expect, "%s/cpu", s_dir);
+    assert_string_equal (mount, expect);
+
+    //  A mount of a sub-tree (a container's view): the path below its root
+    s_mountinfo ("mountinfo", "/meshcc-x-h1");
+    assert_int_equal (s_locate ("cgroup", "mountinfo", dir, mount), 1);
+    snprintf (expect, sizeof expect, "%s/cpu", s_dir);
+    assert_string_equal (dir, expect);
+    //  ... and one that does not hold our cgroup: not visible
+    s_mountinfo ("mountinfo", "/other");
+    assert_int_equal (s_locate ("cgroup", "mountinfo", dir, mount), -1);
+
+    //  No cgroup mounted at all (as under `ip netns exec`)
+    s_write ("mountinfo", "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+                          "40 22 0:50 / /sys rw - sysfs sysfs rw\n");
+    assert_int_equal (s_locate ("cgroup", "mountinfo", dir, mount), -1);
+    //  Missing files
+    assert_int_equal (s_locate ("nonexistent", "mountinfo", dir, mount), -1);
+}
+
+static void
+test_locate_v2 (void **state)
+{
+    (void) state;
+    char dir [SYSINFO_PATH_MAX], mount [SYSINFO_PATH_MAX];
+    s_write ("cgroup2", "0::/meshcc-x-h3\n");
+    char text [512];
+    snprintf (text, sizeof text,
+              "22 1 254:0 / / rw shared:1 - ext4 /dev/vda rw\n"
+              "35 22 0:30 / %s/v2 rw shared:9 - cgroup2 cgroup2 rw,nsdelegate\n", s_dir);
+    s_write ("mountinfo2", text);
+    assert_int_equal (s_locate ("cgroup2", "mountinfo2", dir, mount), 2);
+    char expect [600];
+    snprintf (expect, sizeof expect, "%s/v2/meshcc-x-h3", s_dir);
+    assert_string_equal (dir, expect);
+    //  Malformed lines are skipped, not fatal
+    s_write ("cgroup2", "garbage\n::\n0::relative\n");
+    assert_int_equal (s_locate ("cgroup2", "mountinfo2", dir, mount), -1);
+}
+
+static void
+test_quota (void **state)
+{
+    (void) state;
+    char mount [400], dir [400];
+    snprintf (mount, sizeof mount, "%s/q1", s_dir);
+    snprintf (dir, sizeof dir, "%s/q1/outer/inner", s_dir);
+    s_write ("q1/cpu.cfs_quota_us", "-1\n");
+    s_write ("q1/cpu.cfs_period_us", "100000\n");
+    s_write ("q1/outer/cpu.cfs_quota_us", "50000\n");
+    s_write ("q1/outer/cpu.cfs_period_us", "100000\n");
+    s_write ("q1/outer/inner/cpu.cfs_quota_us", "-1\n");
+    s_write ("q1/outer/inner/cpu.cfs_period_us", "100000\n");
+    //  The smallest quota on the way: the parent's half core
+    assert_int_equal (sysinfo_cgroup_quota_milli (1, dir, mount), 500);
+    s_write ("q1/outer/inner/cpu.cfs_quota_us", "25000\n");
+    assert_int_equal (sysinfo_cgroup_quota_milli (1, dir, mount), 250);
+    s_write ("q1/outer/inner/cpu.cfs_quota_us", "300000\n");
+    assert_int_equal (sysinfo_cgroup_quota_milli (1, dir, mount), 500);
+    //  No quota anywhere
+    s_write ("q1/outer/cpu.cfs_quota_us", "-1\n");
+    s_write ("q1/outer/inner/cpu.cfs_quota_us", "-1\n");
+    assert_int_equal (sysinfo_cgroup_quota_milli (1, dir, mount), 0);
+
+    //  v2: cpu.max "QUOTA PERIOD" or "max PERIOD"
+    snprintf (mount, sizeof mount, "%s/q2", s_dir);
+    snprintf (dir, sizeof dir, "%s/q2/h0", s_dir);
+    s_write ("q2/h0/cpu.max", "max 100000\n");
+    assert_int_equal (sysinfo_cgroup_quota_milli (2, dir, mount), 0);
+    s_write ("q2/h0/cpu.max", "12500 100000\n");
+    assert_int_equal (sysinfo_cgroup_quota_milli (2, dir, mount), 125);
+    s_write ("q2/h0/cpu.max", "garbage\n");
+    assert_int_equal (sysinfo_cgroup_quota_milli (2, dir, mount), 0);
+}
+
+//  A process that busy-loops, not below us (its parent exits at once),
+//  returned by its pid through a pipe.
+static pid_t
+s_orphan_busy_loop (void)
+{
+    int fds [2];
+    assert_int_equal (pipe (fds), 0);
+    pid_t child = fork ();
+    assert_true (child >= 0);
+    if (child == 0) {
+        pid_t grandchild = fork ();
+        if (grandchild == 0) {
+            close (fds [0]);
+            close (fds [1]);
+            volatile uint64_t spin = 0;
+            alarm (60);             //  never outlives a failed test by long
+            while (true)
+                spin++;
+        }
+        if (write (fds [1], &grandchild, sizeof grandchild) != sizeof grandchild)
+            _exit (1);
+        _exit (0);
+    }
+    close (fds [1]);
+    pid_t orphan = 0;
+    assert_int_equal (read (fds [0], &orphan, sizeof orphan), sizeof orphan);
+    close (fds [0]);
+    waitpid (child, NULL, 0);
+    return orphan;
+}
+
+static void
+test_others_runnable (void **state)
+{
+    (void) state;
+    //  Our own busy child (a compile of ours) does not count...
+    pid_t ours = fork ();
+    assert_true (ours >= 0);
+    if (ours == 0) {
+        volatile uint64_t spin = 0;
+        alarm (60);
+        while (true)
+            spin++;
+    }
+    //  ... an orphaned busy loop does, a sleeping process does not.
+    pid_t other = s_orphan_busy_loop ();
+    pid_t sleeper = fork ();
+    assert_true (sleeper >= 0);
+    if (sleeper == 0) {
+        alarm (60);
+        pause ();
+        _exit (0);
+    }
+    char procs [300], text [256];
+    snprintf (text, sizeof text, "%d\n%d\n%d\n%d\n%d\n999999999\n",
+              (int) getpid (), (int) ours, (int) other, (int) sleeper, 1);
+    s_write ("g/cgroup.procs", text);
+    snprintf (procs, sizeof procs, "%s/g", s_dir);
+    //  Both loops are runnable (R) whenever sampled, on this 2-core
+    //  machine too: R counts running and waiting for a CPU alike.
+    uint32_t count = 99;
+    int64_t deadline = zclock_mono () + 5000;
+    do {
+        assert_int_equal (sysinfo_cgroup_others_runnable (procs, (int) getpid (), &count), 0);
+        if (count == 1)
+            break;
+        zclock_sleep (20);          //  the loop has not been scheduled yet
+    } while (zclock_mono () < deadline);
+    assert_int_equal (count, 1);
+    //  Without the outsider: nothing
+    snprintf (text, sizeof text, "%d\n%d\n", (int) ours, (int) sleeper);
+    s_write ("g/cgroup.procs", text);
+    assert_int_equal (sysinfo_cgroup_others_runnable (procs, (int) getpid (), &count), 0);
+    assert_int_equal (count, 0);
+    kill (ours, SIGKILL);
+    kill (other, SIGKILL);
+    kill (sleeper, SIGKILL);
+    waitpid (ours, NULL, 0);
+    waitpid (sleeper, NULL, 0);
+    //  No cgroup.procs
+    assert_int_equal (sysinfo_cgroup_others_runnable ("/nonexistent", 1, &count), -1);
+}
+
+static void
+test_share_here (void **state)
+{
+    (void) state;
+    //  This machine, as the test runs: slots never exceed the CPUs, and a
+    //  quota (when the test runs inside one) caps them.
+    sysinfo_share_t share;
+    sysinfo_share (&share);
+    assert_true (share.cpus >= 1);
+    assert_true (share.slots >= 1 && share.slots <= share.cpus);
+    if (share.quota_milli)
+        assert_true (share.slots <= (share.quota_milli + 999) / 1000);
+    else
+        assert_int_equal (share.slots, share.cpus);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests [] = {
+        cmocka_unit_test (test_locate_v1),
+        cmocka_unit_test (test_locate_v2),
+        cmocka_unit_test (test_quota),
+        cmocka_unit_test (test_others_runnable),
+        cmocka_unit_test (test_share_here),
+    };
+    return cmocka_run_group_tests (tests, s_setup, s_teardown);
+}
