@@ -132,6 +132,10 @@
 //  The averaging window of a cgroup-confined node's load (the kernel's
 //  load average uses one minute; a build changes faster).
 #define NODE_LOAD_WINDOW_MS         10000
+//  A cgroup-confined node is saturated while its cgroup's runnable
+//  processes, averaged over this window, need all the cores of its quota:
+//  its jobs then go to peers with a free slot before its own free slots.
+#define NODE_SATURATION_WINDOW_MS   3000
 //  While leaving, sends that found no connection yet are retried this
 //  often until MESH_LEAVE_LINGER_MS has passed.
 #define NODE_LEAVE_RETRY_MS         20

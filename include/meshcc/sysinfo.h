@@ -31,10 +31,11 @@ int sysinfo_cgroup_locate (const char *cgroup_file, const char *mountinfo_file,
 //  cpu.max for v2). 0 when there is none.
 uint32_t sysinfo_cgroup_quota_milli (int version, const char *dir, const char *mount);
 
-//  Processes of the cgroup at `dir` that are runnable (state R) and are
-//  neither process `self` nor below it: the cgroup's work that is not
-//  ours. Returns 0, or -1 when cgroup.procs cannot be read.
-int sysinfo_cgroup_others_runnable (const char *dir, int self, uint32_t *count_p);
+//  Processes of the cgroup at `dir` other than `self` (running whenever
+//  it reads this) that are runnable (state R): all of them, and those
+//  that are not below `self` either (the cgroup's work that is not ours).
+//  Returns 0, or -1 when cgroup.procs cannot be read.
+int sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *others_p);
 
 //  What this process may use: the default slot count (CPUs, capped by the
 //  cgroup quota rounded up) and the quota (0: none) with the cgroup's

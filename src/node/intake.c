@@ -218,9 +218,10 @@ s_request (intake_conn_t *conn)
     }
     free (conn->out);
     conn->out = NULL;
-    if (node_free_slots (node) > 0) {
+    if (node_free_slots (node) > 0 && !node->saturated) {
         //  The fast path: no job, no listing, no fork here. The wrapper
-        //  execs the compiler, which keeps this connection open.
+        //  execs the compiler, which keeps this connection open. (A
+        //  saturated node places the job like any other: peers first.)
         s_give_slot (conn);
         return;
     }

@@ -665,20 +665,29 @@ s_close_idle_links (node_t *self, int64_t now)
 //  CPU and are not its own (a colleague's build, a busy loop), averaged
 //  over NODE_LOAD_WINDOW_MS like the kernel's load average: the machine's
 //  /proc/loadavg would count every other slice. Otherwise /proc/loadavg.
+//  Such a node is also saturated while its slice's runnable processes,
+//  ours included (make, the listings, the wrappers' compiles), averaged
+//  over NODE_SATURATION_WINDOW_MS, need at least the cores of its quota:
+//  a compile in a local slot would then be paid by the origin's own work
+//  for every remote job.
 static void
 s_read_load (node_t *self, int64_t now)
 {
-    uint32_t runnable;
+    uint32_t all, others;
     if (!self->share.dir [0]
-    ||  sysinfo_cgroup_others_runnable (self->share.dir, (int) getpid (), &runnable)) {
+    ||  sysinfo_cgroup_runnable (self->share.dir, (int) getpid (), &all, &others)) {
         sysinfo_load_milli (&self->load_milli);
+        self->saturated = false;
         return;
     }
     double elapsed = self->load_read? (double) (now - self->load_read): NODE_LOAD_WINDOW_MS;
-    double keep = exp (-elapsed / NODE_LOAD_WINDOW_MS);
-    self->cgroup_load = self->cgroup_load * keep + runnable * (1 - keep);
     self->load_read = now;
+    double keep = exp (-elapsed / NODE_LOAD_WINDOW_MS);
+    self->cgroup_load = self->cgroup_load * keep + others * (1 - keep);
     self->load_milli = (uint32_t) (self->cgroup_load * 1000 + 0.5);
+    keep = exp (-elapsed / NODE_SATURATION_WINDOW_MS);
+    self->cgroup_demand = self->cgroup_demand * keep + all * (1 - keep);
+    self->saturated = self->cgroup_demand * 1000 >= self->share.quota_milli;
 }
 
 static int
@@ -798,6 +807,10 @@ node_status (node_t *self)
     s_set (record, "slots", "%u", state->slots);
     s_set (record, "running", "%u", state->running);
     s_set (record, "queued", "%u", state->queued);
+    if (self->share.quota_milli) {
+        s_set (record, "cpu_quota", "%.3f", self->share.quota_milli / 1000.0);
+        s_set (record, "cpu_saturated", "%s", self->saturated? "true": "false");
+    }
     s_set (record, "load", "%.2f", state->load_milli / 1000.0);
     s_set (record, "speed", "%u", state->speed);
     s_set (record, "members_alive", "%zu", gossip_count (self->gossip, PEER_ALIVE));

@@ -49,6 +49,7 @@ typedef enum {
 //  Counters for STATS (control.h lists the field names).
 typedef struct {
     uint64_t jobs_local;            //  compiled in a local slot
+    uint64_t local_deferred;        //  jobs not given a free local slot: saturated
     uint64_t jobs_remote;           //  compiled by a peer for us
     uint64_t jobs_executed_for_peers;
     uint64_t jobs_refused_for_peers;
@@ -107,6 +108,9 @@ struct _node_t {
     sysinfo_share_t share;          //  our cgroup's quota and directory
     double   cgroup_load;           //  others' runnable processes there, averaged
     int64_t  load_read;             //  zclock_mono of the last read
+    double   cgroup_demand;         //  all its runnable processes, averaged
+    bool     saturated;             //  a cgroup-confined node's slice is full:
+                                    //  its jobs go to peers before its slots
     int64_t  started;               //  zclock_mono at start
     int64_t  last_save;
     bool     peers_joined;          //  a member joined since the last save

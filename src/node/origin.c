@@ -87,6 +87,7 @@ struct _origin_job_t {
     bool      in_worker;
     bool      finished;             //  replied; free when the worker returns
     bool      cancelled;            //  the wrapper went away: answer nobody
+    bool      deferred;             //  counted once in local_deferred
     uint64_t  conn;                 //  the wrapper's connection (intake.c)
     //  The request
     char     *cwd, *compiler;
@@ -763,19 +764,26 @@ s_queue_max (uint32_t capacity)
     return max > ORIGIN_QUEUE_CAP? ORIGIN_QUEUE_CAP: max;
 }
 
+//  Gives `job` a local slot: the wrapper runs the compiler itself, holding
+//  the slot; the job ends here (if the wrapper is gone, so is the job).
+static void
+s_start_local (origin_job_t *job)
+{
+    if (!job->cancelled)
+        node_compile_local (job->origin->node, job->conn);
+    job->conn = 0;
+    s_end (job);
+}
+
 //  Tries to start `job` now (a local slot, or a peer). Returns true if it
 //  started; otherwise fills *capacity_p for the caller's queue decision.
 static bool
 s_try_start (origin_job_t *job, uint32_t *capacity_p)
 {
     node_t *node = job->origin->node;
-    if (node_free_slots (node) > 0) {
-        //  The wrapper runs the compiler itself, holding the slot; the job
-        //  ends here (if the wrapper is gone, so is the job).
-        if (!job->cancelled)
-            node_compile_local (node, job->conn);
-        job->conn = 0;
-        s_end (job);
+    bool local = node_free_slots (node) > 0;
+    if (local && !node->saturated) {
+        s_start_local (job);
         return true;
     }
     size_t max = gossip_size (node->gossip) + 1;
@@ -786,8 +794,19 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     origin_peer_t *peer = choice >= 0? peers [choice]: NULL;
     free (candidates);
     free (peers);
-    if (!peer)
+    if (!peer) {
+        //  Saturated here: the job waits for a peer's slot, unless no peer
+        //  offers any (then our own slot after all).
+        if (local && *capacity_p == 0) {
+            s_start_local (job);
+            return true;
+        }
+        if (local && !job->deferred) {
+            job->deferred = true;
+            node->stats.local_deferred++;
+        }
         return false;
+    }
     if (job->tries)
         node->stats.jobs_retried++;
     s_send_to (job, peer);
@@ -1358,6 +1377,7 @@ origin_stats (origin_t *self, zhash_t *record)
     node_t *node = self->node;
     const node_job_stats_t *stats = &node->stats;
     s_set (record, "jobs_local", "%llu", (unsigned long long) stats->jobs_local);
+    s_set (record, "local_deferred", "%llu", (unsigned long long) stats->local_deferred);
     s_set (record, "jobs_remote", "%llu", (unsigned long long) stats->jobs_remote);
     s_set (record, "jobs_executed_for_peers", "%llu", (unsigned long long) stats->jobs_executed_for_peers);
     s_set (record, "jobs_refused_for_peers", "%llu", (unsigned long long) stats->jobs_refused_for_peers);

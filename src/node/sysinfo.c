@@ -186,20 +186,22 @@ s_proc_stat (int pid, char *state, int *ppid)
 }
 
 int
-sysinfo_cgroup_others_runnable (const char *dir, int self, uint32_t *count_p)
+sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *others_p)
 {
     char path [SYSINFO_PATH_MAX + 32];
     snprintf (path, sizeof path, "%s/cgroup.procs", dir);
     FILE *file = fopen (path, "r");
     if (!file)
         return -1;
-    uint32_t count = 0;
+    uint32_t all = 0, count = 0;
     int pid;
     while (fscanf (file, "%d", &pid) == 1) {
         char state;
         int parent;
+        //  Ourselves: running whenever we read this, so it says nothing
         if (pid == self || s_proc_stat (pid, &state, &parent) || state != 'R')
             continue;
+        all++;
         bool ours = false;
         for (int depth = 0; depth < 64 && parent > 1 && !ours; depth++) {
             char unused;
@@ -211,7 +213,8 @@ sysinfo_cgroup_others_runnable (const char *dir, int self, uint32_t *count_p)
             count++;
     }
     fclose (file);
-    *count_p = count;
+    *all_p = all;
+    *others_p = count;
     return 0;
 }
 

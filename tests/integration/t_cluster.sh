@@ -2,15 +2,17 @@
 # t_cluster: smoke test of scripts/cluster, the simulated cluster of the
 # benchmark harness (issue 5). As root: bad arguments are refused; `cluster
 # up 2` makes two namespaces on a bridge with their addresses and two cpu
-# cgroups with the expected quotas (1 and 0.5 cores, a busy loop in host
+# cgroups with the expected quotas (0.5 and 1 core, a busy loop in host
 # 1); `cluster exec` runs commands inside a
 # host (its cgroup and namespace, exit status passed through); one keyed
 # node per host, started through `cluster exec`, finds the other by UDP
-# beacons alone; a tiny C file compiled through meshcc on host 0 (--slots 0,
-# MESHCC_STRICT=1: no local fallback) is executed by host 1's node and
+# beacons alone; a tiny C file compiled through meshcc on host 0 while a
+# busy loop saturates host 0's half core (MESHCC_STRICT=1: no local
+# fallback; h0 has a free slot but reports cpu_saturated, so the job goes to
+# its peer) is executed by host 1's node and
 # gives the object a local gcc gives; the nodes sit in their hosts' cgroups
 # and namespaces; host 1's node, started without --slots, offers one slot
-# (its half-core quota rounded up, not the machine's CPUs) and reports the
+# (its one-core quota, not the machine's CPUs) and reports the
 # busy loop of its cgroup as load while host 0's reports none, whatever
 # the machine's load average; `cluster down` leaves nothing behind (namespace, link,
 # cgroup, state, process). Then an `up` killed with SIGKILL midway, and
@@ -88,12 +90,12 @@ fi
 check "--help prints the usage" eval '"$CLUSTER" --help | grep -q "^usage: scripts/cluster up N"'
 
 # --- up ----------------------------------------------------------------------
-if ! "$CLUSTER" up 2 --cpus 1,0.5 --busy 1 --name "$CNAME" >"$T/up.out" 2>&1; then
+if ! "$CLUSTER" up 2 --cpus 0.5,1 --busy 1 --name "$CNAME" >"$T/up.out" 2>&1; then
     sed 's/^/#   up: /' "$T/up.out"
-    bail "scripts/cluster up 2 --cpus 1,0.5 --busy 1 --name $CNAME"
+    bail "scripts/cluster up 2 --cpus 0.5,1 --busy 1 --name $CNAME"
 fi
 sed 's/^/#   /' "$T/up.out"
-ok "scripts/cluster up 2 --cpus 1,0.5 --busy 1 --name $CNAME"
+ok "scripts/cluster up 2 --cpus 0.5,1 --busy 1 --name $CNAME"
 
 declare -a NS=() ADDR=() CG=()
 while read -r idx ns addr cg _; do
@@ -101,7 +103,7 @@ while read -r idx ns addr cg _; do
 done <"$STATE/hosts"
 [ ${#NS[@]} -eq 2 ] || bail "the state $STATE/hosts lists ${#NS[@]} hosts, not 2"
 
-QUOTA_US=(100000 50000)
+QUOTA_US=(50000 100000)
 for i in 0 1; do
     check "host $i: namespace ${NS[i]} exists" eval 'ip netns list | grep -q "^${NS[i]}\\b"'
     check "host $i: ${NS[i]} has ${ADDR[i]}/24 with its broadcast address on eth0, lo up" eval \
@@ -152,7 +154,7 @@ start_host_node () {
     PIDS+=($!)
 }
 start_host_node h0 0 --listen "${ADDR[0]}:$PORT" --mesh-key "$KEY" \
-    --discovery on --beacon-port "$BEACON" --slots 0
+    --discovery on --beacon-port "$BEACON" --slots 1
 start_host_node h1 1 --listen "${ADDR[1]}:$PORT" --mesh-key "$KEY" \
     --discovery on --beacon-port "$BEACON"
 if wait_until 15 all_see_exactly h0 h1; then
@@ -175,7 +177,7 @@ check "member h1 has host 1's address as h0 sees it" \
 CPUS=$(nproc)
 slots=$(member_field h0 h1 slots)
 if [ "$CPUS" -ge 2 ]; then
-    check "h1 (no --slots, quota 0.5 core, $CPUS CPUs) offers 1 slot ($slots)" test "$slots" = 1
+    check "h1 (no --slots, quota 1 core, $CPUS CPUs) offers 1 slot ($slots)" test "$slots" = 1
 else
     skip "one CPU here: the quota cannot be told from the CPU count (h1 offers $slots)"
 fi
@@ -201,13 +203,30 @@ cat >tiny.c <<'EOF'
 int main (void) { printf ("hello from %s\n", __FILE__); return 0; }
 EOF
 gcc -g -O2 -c tiny.c -o ref.o || bail "gcc cannot compile a trivial file"
+h0_saturated () { [ "$(status_field h0 cpu_saturated)" = true ]; }
+h0_idle () { [ "$(status_field h0 cpu_saturated)" = false ]; }
+if wait_until 15 h0_idle; then
+    ok "h0 reports its idle slice not saturated (${WAITED}s)"
+else
+    not_ok "h0 reports its idle slice not saturated (cpu_saturated: $(status_field h0 cpu_saturated))"
+fi
+# Saturate host 0: a busy loop in its half-core slice (stopped by `down`).
+"$CLUSTER" exec "$CNAME" 0 -- sh -c 'while :; do :; done' &
+BUSY0=$!
+PIDS+=("$BUSY0")
+if wait_until 20 h0_saturated; then
+    ok "h0 reports its slice saturated by a busy loop (${WAITED}s; quota $(status_field h0 cpu_quota))"
+else
+    not_ok "h0 reports its slice saturated by a busy loop (cpu_saturated: $(status_field h0 cpu_saturated))"
+fi
+local0=$(stats_value h0 jobs_local) || local0="?"
 sent0=$(stats_value h0 "${STATS_SENT_KEYS[@]}") || sent0=0
 "$CLUSTER" exec "$CNAME" 0 -- env MESHCC_DIR="$T/h0" MESHCC_STRICT=1 TMPDIR="$T/tmp" \
     timeout -k 5 60 "$MESHCC" gcc -g -O2 -c tiny.c -o tiny.o 2>"$T/compile.err"; rc=$?
 if [ $rc = 0 ] && cmp -s tiny.o ref.o; then
-    ok "meshcc gcc -c on host 0 (--slots 0, MESHCC_STRICT=1): exit 0, the object gcc gives"
+    ok "meshcc gcc -c on host 0 (saturated, MESHCC_STRICT=1): exit 0, the object gcc gives"
 else
-    not_ok "meshcc gcc -c on host 0 (--slots 0, MESHCC_STRICT=1): exit $rc, the object gcc gives"
+    not_ok "meshcc gcc -c on host 0 (saturated, MESHCC_STRICT=1): exit $rc, the object gcc gives"
     sed 's/^/#   stderr: /' "$T/compile.err"
 fi
 executed=$(stats_value h1 "${STATS_EXECUTED_KEYS[@]}") || executed="?"
@@ -216,6 +235,9 @@ check "host 1's node executed a job for a peer (${STATS_EXECUTED_KEYS[0]} $execu
 sent=$(stats_value h0 "${STATS_SENT_KEYS[@]}") || sent="?"
 check "host 0's node sent it to a peer (${STATS_SENT_KEYS[0]} $sent0 -> $sent), no fallback ($(stats_value h0 fallbacks))" \
     eval '[ "${sent%.*}" -gt "$sent0" ] && [ "$(stats_value h0 fallbacks)" = 0 ]'
+check "h0 did not compile it in its free slot (jobs_local $local0 -> $(stats_value h0 jobs_local))" \
+    test "$(stats_value h0 jobs_local)" = "$local0"
+kill "$BUSY0" 2>/dev/null
 cd "$T" || true
 
 "$CLUSTER" status "$CNAME" >"$T/status.out" 2>&1; rc=$?

@@ -225,27 +225,29 @@ test_others_runnable (void **state)
     snprintf (procs, sizeof procs, "%s/g", s_dir);
     //  Both loops are runnable (R) whenever sampled, on this 2-core
     //  machine too: R counts running and waiting for a CPU alike.
-    uint32_t count = 99;
+    uint32_t count = 99, all = 99;
     int64_t deadline = zclock_mono () + 5000;
     do {
-        assert_int_equal (sysinfo_cgroup_others_runnable (procs, (int) getpid (), &count), 0);
-        if (count == 1)
+        assert_int_equal (sysinfo_cgroup_runnable (procs, (int) getpid (), &all, &count), 0);
+        if (count == 1 && all == 2)
             break;
-        zclock_sleep (20);          //  the loop has not been scheduled yet
+        zclock_sleep (20);          //  a loop has not been scheduled yet
     } while (zclock_mono () < deadline);
     assert_int_equal (count, 1);
+    assert_int_equal (all, 2);      //  our loop and the other (not us)
     //  Without the outsider: nothing
     snprintf (text, sizeof text, "%d\n%d\n", (int) ours, (int) sleeper);
     s_write ("g/cgroup.procs", text);
-    assert_int_equal (sysinfo_cgroup_others_runnable (procs, (int) getpid (), &count), 0);
+    assert_int_equal (sysinfo_cgroup_runnable (procs, (int) getpid (), &all, &count), 0);
     assert_int_equal (count, 0);
+    assert_int_equal (all, 1);      //  our loop
     kill (ours, SIGKILL);
     kill (other, SIGKILL);
     kill (sleeper, SIGKILL);
     waitpid (ours, NULL, 0);
     waitpid (sleeper, NULL, 0);
     //  No cgroup.procs
-    assert_int_equal (sysinfo_cgroup_others_runnable ("/nonexistent", 1, &count), -1);
+    assert_int_equal (sysinfo_cgroup_runnable ("/nonexistent", 1, &all, &count), -1);
 }
 
 static void
