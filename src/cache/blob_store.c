@@ -702,21 +702,22 @@ s_link_raw (blob_store_t *self, const uint8_t hash [BLOB_HASH_SIZE], uint64_t ra
             const char *path, unsigned mode)
 {
     char *raw = s_path (self, hash, (int) mode, false);
+    int rc = -1;
+    //  Raw copies are trusted, not re-hashed: they were written from
+    //  verified bytes and are read-only; hashing on every link would cost
+    //  what the link saves. An existing one is linked before any query
+    //  (a job links dozens: the index is only needed to make one).
+    if (link (raw, path) == 0) {
+        rc = 0;
+        goto done;
+    }
+    if (errno != ENOENT || access (raw, F_OK) == 0)
+        goto done;                      //  EEXIST, EXDEV, EMLINK, or no parent
     s_bind_hash (self->raw_has, 1, hash);
     sqlite3_bind_int (self->raw_has, 2, (int) mode);
     bool indexed = sqlite3_step (self->raw_has) == SQLITE_ROW;
     s_done (self->raw_has);
-    int rc = -1;
     if (indexed) {
-        //  Raw copies are trusted, not re-hashed: they were written from
-        //  verified bytes and are read-only; hashing on every link would
-        //  cost what the link saves.
-        if (link (raw, path) == 0) {
-            rc = 0;
-            goto done;
-        }
-        if (errno != ENOENT || access (raw, F_OK) == 0)
-            goto done;                  //  EEXIST, EXDEV, EMLINK, or no parent
         //  Indexed but gone: drop the row and make it again.
         s_bind_hash (self->raw_remove, 1, hash);
         sqlite3_bind_int (self->raw_remove, 2, (int) mode);

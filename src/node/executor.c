@@ -1532,16 +1532,8 @@ executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_res
         job_result_fail (result, "refused: %s", why);
         goto done;
     }
-    //  (d) every blob present (pinned while the root is built)
-    for (size_t i = 0; i < job->entry_count; i++) {
-        const manifest_entry_t *e = &job->entries [i];
-        if (use [i] == S_USE && e->kind == MANIFEST_FILE && !blob_store_has (self->store, e->hash)) {
-            char hex [BLOB_HASH_HEX_SIZE + 1];
-            blob_hash_hex (e->hash, hex);
-            job_result_fail (result, "missing input %s", hex);
-            goto done;
-        }
-    }
+    //  (d) every blob pinned while the root is built (one that is missing
+    //  fails its materialisation below with "missing input HASH")
     for (size_t i = 0; i < job->entry_count; i++)
         if (use [i] == S_USE && job->entries [i].kind == MANIFEST_FILE)
             blob_store_pin (self->store, job->entries [i].hash);
