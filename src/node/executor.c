@@ -1,13 +1,17 @@
 //  executor: runs one job received from a peer (executor.h).
 //
-//  The job root is a fresh directory that becomes "/" inside bubblewrap.
-//  It holds every input at its original absolute path (hard links from
-//  the blob store), the symlinks the origin's paths went through, the
-//  working, include and output directories, and a private /tmp. The
-//  compiler itself is not shipped: its directories and the shared
-//  libraries of its programs are bound read-only from this machine, which
-//  is only correct because the requester's compiler identity (path,
-//  version, target, hash of the binary) equals ours. /usr/include is never
+//  The job root is a fresh directory that becomes "/" inside bubblewrap
+//  (made in advance by the reaper thread with the directories every root
+//  has: its job directory, tmp, proc, dev; mkdir is the dearest call of a
+//  job's set-up on ext4). It holds every input at its original absolute
+//  path (hard links from the blob store), the symlinks the origin's paths
+//  went through, the working, include and output directories, and a
+//  private /tmp. The compiler comes from the job's unpacked toolchain
+//  (its directories bound, or its files linked: s_place_tree), or else its
+//  directories and the shared libraries of its programs are bound
+//  read-only from this machine, which is only correct because the
+//  requester's compiler identity (path, version, target, hash of the
+//  binary) equals ours. /usr/include is never
 //  bound: system headers are inputs like any other, so a peer with other
 //  libc headers still compiles against the origin's.
 //
@@ -68,6 +72,7 @@ struct _executor_t {
     pthread_cond_t wake, idle;
     size_t pending;                 //  job dirs moved to trash, not yet removed
     bool stopping;
+    zlistx_t *spares;               //  job dirs made in advance (s_make_spare)
 };
 
 static uint64_t
@@ -633,16 +638,56 @@ executor_toolchain (executor_t *self, const compiler_identity_t *identity,
     return 0;
 }
 
+//  A spare job directory: AREA/spare-XXXXXX/root with tmp (01777), proc
+//  and dev, the directories every job root has. Returns it, or NULL.
+static char *
+s_make_spare (executor_t *self)
+{
+    char dir [JOB_MAX_PATH], path [JOB_MAX_PATH + 16];
+    snprintf (dir, sizeof dir, "%s/spare-XXXXXX", self->area);
+    if (!mkdtemp (dir))
+        return NULL;
+    static const char *const parts [] = { "/root", "/root/tmp", "/root/proc", "/root/dev", NULL };
+    for (const char *const *part = parts; *part; part++) {
+        snprintf (path, sizeof path, "%s%s", dir, *part);
+        if (mkdir (path, 0755)
+        ||  (streq (*part, "/root/tmp") && chmod (path, 01777))) {
+            tree_remove (dir);
+            return NULL;
+        }
+    }
+    return strdup (dir);
+}
+
 static void *
 s_reaper (void *arg)
 {
     executor_t *self = (executor_t *) arg;
     pthread_mutex_lock (&self->mutex);
     while (true) {
-        while (self->pending == 0 && !self->stopping)
+        while (self->pending == 0 && !self->stopping
+        &&     zlistx_size (self->spares) >= EXECUTOR_SPARES)
             pthread_cond_wait (&self->wake, &self->mutex);
         if (self->pending == 0 && self->stopping)
             break;
+        //  Spares first: a job may be waiting for its set-up right now.
+        while (!self->stopping && zlistx_size (self->spares) < EXECUTOR_SPARES) {
+            pthread_mutex_unlock (&self->mutex);
+            char *spare = s_make_spare (self);
+            pthread_mutex_lock (&self->mutex);
+            if (!spare)
+                break;
+            zlistx_add_end (self->spares, spare);
+        }
+        if (self->pending == 0) {
+            if (zlistx_size (self->spares) < EXECUTOR_SPARES && !self->stopping) {
+                //  Making spares failed (a full disk?): retry later, not in a loop.
+                pthread_mutex_unlock (&self->mutex);
+                zclock_sleep (1000);
+                pthread_mutex_lock (&self->mutex);
+            }
+            continue;
+        }
         size_t claimed = self->pending;
         pthread_mutex_unlock (&self->mutex);
         DIR *dir = opendir (self->trash);
@@ -767,9 +812,12 @@ executor_new (blob_store_t *store, const char *work_dir,
     pthread_mutex_init (&self->mutex, NULL);
     pthread_cond_init (&self->wake, NULL);
     pthread_cond_init (&self->idle, NULL);
+    self->spares = zlistx_new ();
+    zlistx_set_destructor (self->spares, (czmq_destructor *) zstr_free);
     s_sweep_dead (self);
     if (pthread_create (&self->reaper, NULL, s_reaper, self)) {
         snprintf (err, err_size, "cannot start the executor's reaper thread");
+        zlistx_destroy (&self->spares);
         tree_remove (area);
         pthread_mutex_destroy (&self->mutex);
         pthread_cond_destroy (&self->wake);
@@ -793,6 +841,7 @@ executor_destroy (executor_t **self_p)
         pthread_cond_signal (&self->wake);
         pthread_mutex_unlock (&self->mutex);
         pthread_join (self->reaper, NULL);
+        zlistx_destroy (&self->spares);
         tree_remove (self->area);
         pthread_cond_destroy (&self->wake);
         pthread_cond_destroy (&self->idle);
@@ -1020,12 +1069,7 @@ s_fill_root (executor_t *self, const job_spec_t *job, const compile_args_t *args
              char *rw_dirs [4], zhashx_t *made, char *why, size_t why_size)
 {
     size_t root_len = strlen (root);
-    char host [JOB_MAX_PATH * 2];
-    snprintf (host, sizeof (host), "%s/tmp", root);
-    if (mkdir (host, 01777) || chmod (host, 01777)) {
-        snprintf (why, why_size, "cannot create the job root: %s", strerror (errno));
-        return why;
-    }
+    char host [JOB_MAX_PATH * 2];           //  root, root/tmp, proc and dev exist
     //  Directories and files: no symlink exists in the root yet.
     for (size_t i = 0; i < job->entry_count; i++) {
         const manifest_entry_t *e = &job->entries [i];
@@ -1539,19 +1583,26 @@ executor_run (executor_t *self, const job_spec_t *job, const char *tree, job_res
             blob_store_pin (self->store, job->entries [i].hash);
     pinned = true;
 
-    //  (e) the root
-    snprintf (job_dir, sizeof (job_dir), "%s/job-%" PRIu64 "-XXXXXX", self->area, job->id);
-    if (!mkdtemp (job_dir)) {
-        job_dir [0] = 0;
-        job_result_fail (result, "cannot create a job directory in %.300s: %s",
-                         self->area, strerror (errno));
-        goto done;
+    //  (e) the root: a spare one, else made now
+    pthread_mutex_lock (&self->mutex);
+    char *spare = (char *) zlistx_first (self->spares);
+    if (spare) {
+        snprintf (job_dir, sizeof (job_dir), "%s", spare);
+        zlistx_delete (self->spares, NULL);     //  the first: frees the string
+    }
+    pthread_cond_signal (&self->wake);          //  make another
+    pthread_mutex_unlock (&self->mutex);
+    if (!spare) {
+        char *made = s_make_spare (self);
+        if (!made) {
+            job_result_fail (result, "cannot create a job directory in %.300s: %s",
+                             self->area, strerror (errno));
+            goto done;
+        }
+        snprintf (job_dir, sizeof (job_dir), "%s", made);
+        free (made);
     }
     snprintf (root, sizeof (root), "%s/root", job_dir);
-    if (mkdir (root, 0755)) {
-        job_result_fail (result, "cannot create the job root: %s", strerror (errno));
-        goto done;
-    }
     if (tree)
         s_split_links (links, tree_dirs, &early_links, &late_links);
     if (s_build_root (self, job, args, root, binds, tree? early_links: links, use, rw_dirs,

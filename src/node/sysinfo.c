@@ -60,12 +60,12 @@ sysinfo_cgroup_locate (const char *cgroup_file, const char *mountinfo_file,
             continue;
         *second = 0;
         if (first == line + 1 && line [0] == '0' && first + 1 == second) {
-            snprintf (v2, sizeof v2, "%s", second + 1);
+            snprintf (v2, sizeof v2, "%.*s", (int) sizeof v2 - 1, second + 1);
             has_v2 = true;
         }
         else
         if (s_has_item (first + 1, "cpu")) {
-            snprintf (v1, sizeof v1, "%s", second + 1);
+            snprintf (v1, sizeof v1, "%.*s", (int) sizeof v1 - 1, second + 1);
             has_v1 = true;
         }
     }
