@@ -644,11 +644,24 @@ s_realtime_ns (void)
     return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+_Static_assert (LISTING_HASH_SIZE == BLOB_HASH_SIZE, "listing hashes are blob hashes");
+
+//  listing_hash_fn through the worker's hash cache: the manifest hashes
+//  the same files right after, and finds them there.
+static int
+s_listing_hash (void *arg, const char *path, const struct stat *st,
+                uint8_t hash [LISTING_HASH_SIZE])
+{
+    bool hit;
+    return hash_cache_get ((hash_cache_t *) arg, path, st, hash, &hit);
+}
+
 //  The paths the compile reads, as the compiler prints them: from the
 //  listing cache, or from a listing run now (and kept for next time).
 static zlist_t *
 s_dependencies (const compile_args_t *args, const char *cwd, char *const envp [],
-                listing_cache_t *listings, bool *reused_p, char *err, size_t err_size)
+                listing_cache_t *listings, hash_cache_t *hashes, bool *reused_p,
+                char *err, size_t err_size)
 {
     char program [JOB_MAX_PATH];
     const char *path_var = s_env_get (envp, "PATH");
@@ -661,7 +674,8 @@ s_dependencies (const compile_args_t *args, const char *cwd, char *const envp []
     uint8_t key [LISTING_KEY_SIZE];
     if (listings) {
         s_listing_key (program, args, cwd, envp, key);
-        zlist_t *deps = listing_cache_lookup (listings, key);
+        zlist_t *deps = listing_cache_lookup (listings, key, hashes ? s_listing_hash : NULL,
+                                              hashes);
         if (deps) {
             *reused_p = true;
             return deps;
@@ -681,7 +695,8 @@ s_dependencies (const compile_args_t *args, const char *cwd, char *const envp []
         snprintf (err, err_size, "dependency listing is not a make rule");
     if (deps && listings && search) {
         zlist_t *dirs = inputs_parse_search (search);
-        listing_cache_store (listings, key, cwd, deps, dirs, started);
+        listing_cache_store (listings, key, cwd, deps, dirs, started,
+                             hashes ? s_listing_hash : NULL, hashes);
         zlist_destroy (&dirs);
     }
     free (search);
@@ -694,7 +709,7 @@ inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [
                  bool *reused_p, char *err, size_t err_size)
 {
     bool reused = false;
-    zlist_t *deps = s_dependencies (args, cwd, envp, listings, &reused, err, err_size);
+    zlist_t *deps = s_dependencies (args, cwd, envp, listings, hashes, &reused, err, err_size);
     if (reused_p)
         *reused_p = reused;
     if (!deps)

@@ -26,6 +26,8 @@ typedef struct {
 typedef struct {
     char     *path;
     s_stamp_t stamp;
+    bool      hashed;
+    uint8_t   hash [LISTING_HASH_SIZE];
 } s_file_t;
 
 typedef struct {
@@ -125,18 +127,27 @@ s_key_hex (const uint8_t key [LISTING_KEY_SIZE], char hex [2 * LISTING_KEY_SIZE 
     hex [2 * LISTING_KEY_SIZE] = 0;
 }
 
+//  The stamp of `path`; its stat in *st_p when given.
 static int
-s_stamp (const char *path, s_stamp_t *stamp)
+s_stamp_stat (const char *path, s_stamp_t *stamp, struct stat *st_p)
 {
-    struct stat st;
-    if (stat (path, &st))
+    struct stat own;
+    struct stat *st_ptr = st_p ? st_p : &own;
+    if (stat (path, st_ptr))
         return -1;
+    const struct stat st = *st_ptr;
     stamp->mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     stamp->ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
     stamp->size = (uint64_t) st.st_size;
     stamp->ino = (uint64_t) st.st_ino;
     stamp->dev = (uint64_t) st.st_dev;
     return 0;
+}
+
+static int
+s_stamp (const char *path, s_stamp_t *stamp)
+{
+    return s_stamp_stat (path, stamp, NULL);
 }
 
 static bool
@@ -211,13 +222,40 @@ s_guard_shadowed (const s_entry_t *entry, const s_guard_t *g)
     return false;
 }
 
-static bool
-s_entry_fresh (const s_entry_t *entry)
+static int64_t
+s_now_ns (void)
 {
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+//  Whether the entry still holds. A listed file with a new stamp but the
+//  same size and content hash (a copy of the tree) holds, and its stamp
+//  is updated; one written within the racy window does not.
+static bool
+s_entry_fresh (listing_cache_t *self, s_entry_t *entry, listing_hash_fn *hash, void *hash_arg,
+               bool *rehashed_p)
+{
+    int64_t now_ns = 0;
     for (size_t i = 0; i < entry->file_count; i++) {
+        s_file_t *file = &entry->files [i];
         s_stamp_t now;
-        if (s_stamp (entry->files [i].path, &now) || !s_stamp_equal (&now, &entry->files [i].stamp))
+        struct stat st;
+        if (s_stamp_stat (file->path, &now, &st))
             return false;
+        if (s_stamp_equal (&now, &file->stamp))
+            continue;
+        if (!hash || !file->hashed || now.size != file->stamp.size)
+            return false;
+        if (!now_ns)
+            now_ns = s_now_ns ();
+        uint8_t content [LISTING_HASH_SIZE];
+        if (s_racy (self, &now, now_ns) || hash (hash_arg, file->path, &st, content)
+        ||  memcmp (content, file->hash, LISTING_HASH_SIZE) != 0)
+            return false;
+        file->stamp = now;
+        *rehashed_p = true;
     }
     //  Guards share stamped directories: stat each once.
     bool *checked = (bool *) zmalloc (zlist_size (entry->paths) + 1);
@@ -250,23 +288,26 @@ s_copy (zlist_t *list)
 }
 
 zlist_t *
-listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE])
+listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE],
+                      listing_hash_fn *hash, void *hash_arg)
 {
     char hex [2 * LISTING_KEY_SIZE + 1];
     s_key_hex (key, hex);
     zlist_t *deps = NULL;
     pthread_mutex_lock (&self->mutex);
     s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, hex);
+    bool rehashed = false;
     if (!entry)
         self->counts.misses++;
     else
-    if (!s_entry_fresh (entry)) {
+    if (!s_entry_fresh (self, entry, hash, hash_arg, &rehashed)) {
         self->counts.stale++;
         self->bytes -= entry->bytes;
         zhashx_delete (self->entries, hex);
     }
     else {
         self->counts.hits++;
+        self->counts.rehashed += rehashed;
         entry->used = ++self->clock;
         deps = s_copy (entry->deps);
     }
@@ -277,7 +318,7 @@ listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE
 //  Builds the entry outside the lock; NULL if it cannot be trusted.
 static s_entry_t *
 s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *search_dirs,
-               int64_t started_ns)
+               int64_t started_ns, listing_hash_fn *hash, void *hash_arg)
 {
     s_entry_t *entry = (s_entry_t *) zmalloc (sizeof (s_entry_t));
     entry->deps = s_copy (deps);
@@ -305,11 +346,14 @@ s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *s
             continue;
         }
         s_file_t *file = &entry->files [entry->file_count];
-        if (s_stamp (path, &file->stamp) || s_racy (self, &file->stamp, started_ns)) {
+        struct stat st;
+        if (s_stamp_stat (path, &file->stamp, &st) || s_racy (self, &file->stamp, started_ns)
+        ||  (hash && hash (hash_arg, path, &st, file->hash))) {
             free (path);
             ok = false;
             break;
         }
+        file->hashed = hash != NULL;
         file->path = path;
         entry->file_count++;
         zhashx_insert (entry->listed, path, (void *) 1);
@@ -446,11 +490,12 @@ s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *s
 
 bool
 listing_cache_store (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE],
-                     const char *cwd, zlist_t *deps, zlist_t *search_dirs, int64_t started_ns)
+                     const char *cwd, zlist_t *deps, zlist_t *search_dirs, int64_t started_ns,
+                     listing_hash_fn *hash, void *hash_arg)
 {
     s_entry_t *entry = NULL;
     if (deps && zlist_size (deps) > 0 && search_dirs && zlist_size (search_dirs) > 0)
-        entry = s_entry_build (self, cwd, deps, search_dirs, started_ns);
+        entry = s_entry_build (self, cwd, deps, search_dirs, started_ns, hash, hash_arg);
     pthread_mutex_lock (&self->mutex);
     if (!entry || entry->bytes > self->max_bytes) {
         self->counts.not_kept++;
@@ -523,14 +568,6 @@ s_backdate (const char *path)
     assert (utimensat (AT_FDCWD, path, times, 0) == 0);
 }
 
-static int64_t
-s_now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void
 listing_cache_test (bool verbose)
 {
@@ -562,16 +599,16 @@ listing_cache_test (bool verbose)
     zlist_append (dirs, inc);
     uint8_t key [LISTING_KEY_SIZE] = { 1 };
     listing_cache_t *cache = listing_cache_new (1 << 20, 2000);
-    assert (listing_cache_lookup (cache, key) == NULL);
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
-    zlist_t *got = listing_cache_lookup (cache, key);
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
+    zlist_t *got = listing_cache_lookup (cache, key, NULL, NULL);
     assert (got && zlist_size (got) == 2 && streq ((char *) zlist_first (got), "x.c"));
     zlist_destroy (&got);
 
     //  An unrelated file in a search directory: looked into, still fresh.
     snprintf (path, sizeof path, "%s/x.o", src);
     s_write (path, "object");
-    got = listing_cache_lookup (cache, key);
+    got = listing_cache_lookup (cache, key, NULL, NULL);
     assert (got);
     zlist_destroy (&got);
 
@@ -579,12 +616,12 @@ listing_cache_test (bool verbose)
     //  (no header yet); then the header appears: stale, and dropped.
     snprintf (path, sizeof path, "%s/sub", first);
     assert (mkdir (path, 0755) == 0);
-    got = listing_cache_lookup (cache, key);
+    got = listing_cache_lookup (cache, key, NULL, NULL);
     assert (got);
     zlist_destroy (&got);
     snprintf (path, sizeof path, "%s/sub/h.h", first);
     s_write (path, "int shadow;\n");
-    assert (listing_cache_lookup (cache, key) == NULL);
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
     listing_cache_counts_t counts;
     listing_cache_counts (cache, &counts);
     assert (counts.hits == 3 && counts.stale == 1 && counts.misses == 1);
@@ -593,24 +630,24 @@ listing_cache_test (bool verbose)
 
     //  Directories changed within the racy window are looked into every
     //  time: a shadow next to the source (quote includes look there first).
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     snprintf (path, sizeof path, "%s/sub", src);
     assert (mkdir (path, 0755) == 0);
     snprintf (path, sizeof path, "%s/sub/h.h", src);
     s_write (path, "int shadow;\n");
-    assert (listing_cache_lookup (cache, key) == NULL);
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
     unlink (path);
 
     //  A listed file changes: stale. A listed file too new: not kept.
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     s_write (header, "int x, y;\n");
-    assert (listing_cache_lookup (cache, key) == NULL);
-    assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
+    assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     s_backdate (header);
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     //  A listed file removed: stale.
     unlink (source);
-    assert (listing_cache_lookup (cache, key) == NULL);
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
     listing_cache_counts (cache, &counts);
     assert (counts.not_kept == 1 && counts.stale == 4);
     listing_cache_destroy (&cache);
@@ -620,26 +657,26 @@ listing_cache_test (bool verbose)
     s_write (source, "#include \"sub/h.h\"\n");
     s_backdate (source);
     cache = listing_cache_new (1, 2000);
-    assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     listing_cache_destroy (&cache);
     cache = listing_cache_new (1 << 20, 2000);
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     listing_cache_counts (cache, &counts);
     size_t one = counts.bytes;
     listing_cache_destroy (&cache);
     cache = listing_cache_new (one * 2 + one / 2, 2000);
     uint8_t key2 [LISTING_KEY_SIZE] = { 2 }, key3 [LISTING_KEY_SIZE] = { 3 };
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns ()));
-    assert (listing_cache_store (cache, key2, src, deps, dirs, s_now_ns ()));
-    got = listing_cache_lookup (cache, key);       //  key is now the newer
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
+    assert (listing_cache_store (cache, key2, src, deps, dirs, s_now_ns (), NULL, NULL));
+    got = listing_cache_lookup (cache, key, NULL, NULL);       //  key is now the newer
     assert (got);
     zlist_destroy (&got);
-    assert (listing_cache_store (cache, key3, src, deps, dirs, s_now_ns ()));
+    assert (listing_cache_store (cache, key3, src, deps, dirs, s_now_ns (), NULL, NULL));
     listing_cache_counts (cache, &counts);
     assert (counts.entries == 2 && counts.bytes <= one * 2 + one / 2);
-    got = listing_cache_lookup (cache, key2);
+    got = listing_cache_lookup (cache, key2, NULL, NULL);
     assert (got == NULL);
-    got = listing_cache_lookup (cache, key);
+    got = listing_cache_lookup (cache, key, NULL, NULL);
     assert (got);
     zlist_destroy (&got);
     listing_cache_destroy (&cache);

@@ -1407,6 +1407,7 @@ origin_stats (origin_t *self, zhash_t *record)
     s_set (record, "listings_reused", "%llu", (unsigned long long) stats->listings_reused);
     s_set (record, "listing_cache_entries", "%zu", listings.entries);
     s_set (record, "listing_cache_stale", "%llu", (unsigned long long) listings.stale);
+    s_set (record, "listing_cache_rehashed", "%llu", (unsigned long long) listings.rehashed);
     s_set (record, "listing_cache_not_kept", "%llu", (unsigned long long) listings.not_kept);
     s_set_mean (record, "listing", stats->listing_us, stats->listing_n);
     s_set_mean (record, "hashing", stats->hashing_us, stats->hashing_n);

@@ -231,6 +231,54 @@ test_reuse_and_invalidation (void **state)
     assert_true (has);
 }
 
+//  Replaces directory `dir` by a copy of itself (`cp -a`: same contents
+//  and mtimes, new inodes and ctimes), as a fresh checkout or a build
+//  tree copied anew does.
+static void
+s_copy_anew (const char *dir)
+{
+    char command [600];
+    snprintf (command, sizeof command,
+              "mv '%s' '%s.old' && cp -a '%s.old' '%s' && rm -rf '%s.old'", dir, dir, dir, dir, dir);
+    assert_int_equal (system (command), 0);
+}
+
+static void
+test_copy_of_tree (void **state)
+{
+    (void) state;
+    bool has;
+    assert_false (s_list (NULL, "inc2/a.h", &has));
+    assert_true (s_list (NULL, "inc2/a.h", &has));
+    //  A copy of the whole tree: every stamp new, every content the same:
+    //  reused, the files' content checked (ccache's direct mode does the
+    //  same with its manifests).
+    s_copy_anew (s_fx.proj);
+    s_copy_anew (s_fx.inc1);
+    s_copy_anew (s_fx.inc2);
+    listing_cache_counts_t before, after;
+    listing_cache_counts (s_fx.listings, &before);
+    assert_true (s_list (NULL, "inc2/a.h", &has));
+    assert_true (has);
+    listing_cache_counts (s_fx.listings, &after);
+    assert_int_equal (after.rehashed, before.rehashed + 1);
+    assert_true (s_list (NULL, "inc2/a.h", &has));     //  and its new stamps kept
+
+    //  A copy whose header differs in content only (same size, same mtime):
+    //  relisted.
+    s_copy_anew (s_fx.inc2);
+    char path [512];
+    snprintf (path, sizeof path, "%s/a.h", s_fx.inc2);
+    struct stat st;
+    assert_int_equal (stat (path, &st), 0);
+    s_write (s_fx.inc2, "a.h", "#define A 2\n");
+    struct timespec times [2] = { st.st_atim, st.st_mtim };
+    assert_int_equal (utimensat (AT_FDCWD, path, times, 0), 0);
+    assert_false (s_list (NULL, "inc2/a.h", &has));
+    assert_true (has);
+    assert_true (s_list (NULL, "inc2/a.h", &has));
+}
+
 int
 main (void)
 {
@@ -238,6 +286,7 @@ main (void)
         cmocka_unit_test (test_selftest),
         cmocka_unit_test (test_parse_search),
         cmocka_unit_test_setup_teardown (test_reuse_and_invalidation, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_copy_of_tree, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
