@@ -136,6 +136,8 @@
 //  processes, averaged over this window, need all the cores of its quota:
 //  its jobs then go to peers with a free slot before its own free slots.
 #define NODE_SATURATION_WINDOW_MS   3000
+//  How often such a node reads its cgroup's processes.
+#define NODE_CGROUP_READ_MS         500
 //  While leaving, sends that found no connection yet are retried this
 //  often until MESH_LEAVE_LINGER_MS has passed.
 #define NODE_LEAVE_RETRY_MS         20

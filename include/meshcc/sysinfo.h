@@ -34,7 +34,9 @@ uint32_t sysinfo_cgroup_quota_milli (int version, const char *dir, const char *m
 //  Processes of the cgroup at `dir` other than `self` (running whenever
 //  it reads this) that are runnable (state R): all of them, and those
 //  that are not below `self` either (the cgroup's work that is not ours).
-//  Returns 0, or -1 when cgroup.procs cannot be read.
+//  Returns 0, or -1 when cgroup.procs cannot be read. Looks at the first
+//  SYSINFO_MAX_PROCS processes only.
+#define SYSINFO_MAX_PROCS 4096
 int sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *others_p);
 
 //  What this process may use: the default slot count (CPUs, capped by the

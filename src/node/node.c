@@ -674,8 +674,15 @@ static void
 s_read_load (node_t *self, int64_t now)
 {
     uint32_t all, others;
-    if (!self->share.dir [0]
-    ||  sysinfo_cgroup_runnable (self->share.dir, (int) getpid (), &all, &others)) {
+    if (!self->share.dir [0]) {
+        sysinfo_load_milli (&self->load_milli);
+        return;
+    }
+    //  A cgroup's processes are read once per NODE_CGROUP_READ_MS, not
+    //  every tick: a container may hold many.
+    if (self->load_read && now - self->load_read < NODE_CGROUP_READ_MS)
+        return;
+    if (sysinfo_cgroup_runnable (self->share.dir, (int) getpid (), &all, &others)) {
         sysinfo_load_milli (&self->load_milli);
         self->saturated = false;
         return;

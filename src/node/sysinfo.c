@@ -194,8 +194,9 @@ sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *o
     if (!file)
         return -1;
     uint32_t all = 0, count = 0;
-    int pid;
-    while (fscanf (file, "%d", &pid) == 1) {
+    int pid, read = 0;
+    //  At most SYSINFO_MAX_PROCS of them: a bounded cost per reading.
+    while (read++ < SYSINFO_MAX_PROCS && fscanf (file, "%d", &pid) == 1) {
         char state;
         int parent;
         //  Ourselves: running whenever we read this, so it says nothing
