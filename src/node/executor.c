@@ -876,6 +876,23 @@ executor_available (executor_t *self, const char **why)
 
 typedef enum { S_USE, S_SKIP } s_use_t;
 
+//  Inserts every proper ancestor of `path` (and `path` itself when
+//  `self_too`) into `set`.
+static void
+s_block (zhashx_t *set, const char *path, bool self_too)
+{
+    char buffer [JOB_MAX_PATH * 2];
+    if (!path || snprintf (buffer, sizeof buffer, "%s", path) >= (int) sizeof buffer)
+        return;
+    if (self_too)
+        zhashx_insert (set, buffer, (void *) 1);
+    for (char *slash = strrchr (buffer, '/'); slash && slash != buffer;
+         slash = strrchr (buffer, '/')) {
+        *slash = 0;
+        zhashx_insert (set, buffer, (void *) 1);
+    }
+}
+
 //  Checks the manifest against itself and the toolchain; fills use[]
 //  (one per entry). Returns NULL or a reason (written into `why`).
 static const char *
@@ -891,15 +908,8 @@ s_plan (const job_spec_t *job, char **binds, char **links, s_use_t *use,
         zhashx_insert (symlinks, links [i], links [i + 1]);
         zhashx_insert (our_links, links [i], links [i + 1]);
     }
-    for (size_t i = 0; binds && binds [i]; i++) {
-        char ancestor [JOB_MAX_PATH];
-        snprintf (ancestor, sizeof (ancestor), "%s", binds [i]);
-        for (char *slash = strrchr (ancestor, '/'); slash && slash != ancestor;
-             slash = strrchr (ancestor, '/')) {
-            *slash = 0;
-            zhashx_insert (bind_ancestors, ancestor, (void *) 1);
-        }
-    }
+    for (size_t i = 0; binds && binds [i]; i++)
+        s_block (bind_ancestors, binds [i], false);
     //  First pass: paths well-formed, unique; symlink targets sane.
     for (size_t i = 0; i < job->entry_count && !reason; i++) {
         const manifest_entry_t *e = &job->entries [i];
@@ -1058,6 +1068,36 @@ s_make_dir_in_root (const char *root, const char *cwd, const char *path, char **
     return s_mkdir_p (host, 0755);
 }
 
+//  Makes the directory of `host` (ROOT + path) in the root, each
+//  directory once (s_root_dir). Returns 0 or -1.
+static int
+s_root_parent (zhashx_t *made, char *host, size_t root_len)
+{
+    char *slash = strrchr (host, '/');
+    *slash = 0;
+    int rc = s_root_dir (made, host, root_len);
+    *slash = '/';
+    return rc;
+}
+
+//  The symlink `path` -> `target` in the root, its directory made first.
+//  Returns 0, or -1 with `why` set.
+static int
+s_root_symlink (zhashx_t *made, const char *root, const char *path, const char *target,
+                char *why, size_t why_size)
+{
+    char host [JOB_MAX_PATH * 2];
+    if (s_in_root (root, path, host, sizeof (host))) {
+        snprintf (why, why_size, "path too long: %.300s", path);
+        return -1;
+    }
+    if (s_root_parent (made, host, strlen (root)) || symlink (target, host)) {
+        snprintf (why, why_size, "cannot create symlink %.300s", path);
+        return -1;
+    }
+    return 0;
+}
+
 //  Builds the root's content. Returns NULL or a failure reason. The
 //  outputs' directories, resolved in the root, go into rw_dirs (at most 3,
 //  NULL-terminated, caller frees): the sandbox makes only those writable,
@@ -1086,11 +1126,7 @@ s_fill_root (executor_t *self, const job_spec_t *job, const compile_args_t *args
             }
             continue;
         }
-        char *slash = strrchr (host, '/');
-        *slash = 0;
-        int rc = s_root_dir (made, host, root_len);
-        *slash = '/';
-        if (rc) {
+        if (s_root_parent (made, host, root_len)) {
             snprintf (why, why_size, "cannot create directory for %.300s", e->path);
             return why;
         }
@@ -1125,18 +1161,8 @@ s_fill_root (executor_t *self, const job_spec_t *job, const compile_args_t *args
                 path = job->entries [i].path;
                 target = job->entries [i].target;
             }
-            if (s_in_root (root, path, host, sizeof (host))) {
-                snprintf (why, why_size, "path too long: %.300s", path);
+            if (s_root_symlink (made, root, path, target, why, why_size))
                 return why;
-            }
-            char *slash = strrchr (host, '/');
-            *slash = 0;
-            int rc = s_root_dir (made, host, root_len);
-            *slash = '/';
-            if (rc || symlink (target, host)) {
-                snprintf (why, why_size, "cannot create symlink %.300s", path);
-                return why;
-            }
         }
     }
     //  The working, include and output directories, through the root's
@@ -1323,23 +1349,6 @@ s_tree_compiler (const char *tree, const job_spec_t *job, char *why, size_t why_
     return -1;
 }
 
-//  Inserts every proper ancestor of `path` (and `path` itself when
-//  `self_too`) into `set`.
-static void
-s_block (zhashx_t *set, const char *path, bool self_too)
-{
-    char buffer [JOB_MAX_PATH * 2];
-    if (!path || snprintf (buffer, sizeof buffer, "%s", path) >= (int) sizeof buffer)
-        return;
-    if (self_too)
-        zhashx_insert (set, buffer, (void *) 1);
-    for (char *slash = strrchr (buffer, '/'); slash && slash != buffer;
-         slash = strrchr (buffer, '/')) {
-        *slash = 0;
-        zhashx_insert (set, buffer, (void *) 1);
-    }
-}
-
 //  Splits a toolchain's symlinks (path, target pairs) into those whose
 //  directory is one of the tree's (`late`: s_place_tree makes them unless
 //  a bound directory brings them; ext4 spends ~70 us on a symlink) and the
@@ -1435,10 +1444,7 @@ s_place_tree (const char *tree, char **files, char **dirs, char **links, const c
             rc = -1;
             break;
         }
-        char *slash = strrchr (to, '/');
-        *slash = 0;
-        rc = s_root_dir (made, to, strlen (root));
-        *slash = '/';
+        rc = s_root_parent (made, to, strlen (root));
         if (rc || (link (from, to) && errno != EEXIST)) {
             snprintf (why, why_size, "cannot place toolchain file %.300s: %s",
                       files [i], strerror (errno));
@@ -1447,25 +1453,9 @@ s_place_tree (const char *tree, char **files, char **dirs, char **links, const c
     }
     //  The tree's symlinks inside its directories (path, target pairs):
     //  those in a bound directory come with it.
-    for (size_t i = 0; rc == 0 && links && links [i]; i += 2) {
-        if (s_under_any (links [i], dir_binds))
-            continue;
-        char to [JOB_MAX_PATH * 2];
-        if (s_in_root (root, links [i], to, sizeof to)) {
-            snprintf (why, why_size, "toolchain path too long: %.300s", links [i]);
-            rc = -1;
-            break;
-        }
-        char *slash = strrchr (to, '/');
-        *slash = 0;
-        rc = s_root_dir (made, to, strlen (root));
-        *slash = '/';
-        if (rc || symlink (links [i + 1], to)) {
-            snprintf (why, why_size, "cannot place toolchain symlink %.300s: %s",
-                      links [i], strerror (errno));
-            rc = -1;
-        }
-    }
+    for (size_t i = 0; rc == 0 && links && links [i]; i += 2)
+        if (!s_under_any (links [i], dir_binds))
+            rc = s_root_symlink (made, root, links [i], links [i + 1], why, why_size);
     zhashx_destroy (&made);
     if (rc)
         executor_strings_free (&dir_binds);
