@@ -14,7 +14,12 @@
 //      for every search directory (the compiler's own, from `-v`, and the
 //      directory of every listed file) and every name under which a file
 //      was found, the deepest existing directory on the way is stamped;
-//      when its stamp changed, each such name is looked up there again.
+//      when its stamp changed, each such name is looked up there again;
+//      a name that was already there when the listing was made (passed
+//      over by the compiler: the same header name in another search
+//      directory) does not count, so a copy of the tree keeps its
+//      listings. A directory looked into and found clean keeps its new
+//      stamp.
 //  Files stamped within `racy_ms` of the listing's start are not trusted
 //  (a write in progress may not show in mtime yet): such listings are not
 //  kept, and such directories are always looked into.

@@ -10,13 +10,25 @@
 //  directory's stamp; only then are the names under it looked up one by
 //  one. So a build writing objects next to its sources costs a few
 //  lookups, not a new listing.
+//
+//  Why the passed-over candidates: a name can exist in several search
+//  directories (Open vSwitch has util.h in lib/ and include/openvswitch/).
+//  The ones the compiler did not pick were there when it ran and cannot
+//  shadow anything; only a new one can. So when a listing is stored, each
+//  exactly stamped directory is read once and the unlisted candidates
+//  that exist are remembered; a lookup that must look into a changed
+//  directory (after a copy of the tree, every one) reads it once and
+//  ignores them. A directory that changed while being read, or within the
+//  racy window, is not trusted for this.
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include "meshcc/listing_cache.h"
 
 #define S_MAX_GUARDS 50000          //  bases x name directories kept per entry
+#define S_NONE UINT32_MAX
 
 typedef struct {
     int64_t  mtime_ns, ctime_ns;
@@ -52,6 +64,9 @@ typedef struct {
     char     **base_at, **dir_at, **path_at;
     s_name_t  *names;
     size_t     name_count;
+    uint32_t  *dir_first;           //  per name directory: its first name, or S_NONE
+    uint32_t  *name_next;           //  per name: the next in its directory, or S_NONE
+    zhashx_t  *passed;              //  unlisted candidates that existed (a set)
     s_guard_t *guards;
     size_t     guard_count;
     size_t     bytes;
@@ -87,6 +102,9 @@ s_entry_destroy (void **item)
     for (size_t i = 0; i < entry->name_count; i++)
         free (entry->names [i].name);
     free (entry->names);
+    free (entry->dir_first);
+    free (entry->name_next);
+    zhashx_destroy (&entry->passed);
     free (entry->guards);
     free (entry);
     *item = NULL;
@@ -201,20 +219,95 @@ s_array (zlist_t *list)
     return array;
 }
 
-//  Is any name under guard `g` now present where it was not listed?
+//  BASE/DIR into `out` ("/" for the root); -1 if too long.
+static int
+s_join_dir (const char *base, const char *dir, char out [PATH_MAX])
+{
+    if ((size_t) snprintf (out, PATH_MAX, "%s%s%s", streq (base, "/") ? "" : base,
+                           *dir ? "/" : "", dir) >= PATH_MAX)
+        return -1;
+    if (!out [0])
+        strcpy (out, "/");
+    return 0;
+}
+
+static void
+s_set_destroy (void **item)
+{
+    zhashx_t *set = (zhashx_t *) *item;
+    zhashx_destroy (&set);
+    *item = NULL;
+}
+
+//  The names in directory `path` (a set), read once per `reads` (path ->
+//  set); NULL if it cannot be read.
+static zhashx_t *
+s_dir_names (zhashx_t *reads, const char *path)
+{
+    zhashx_t *names = (zhashx_t *) zhashx_lookup (reads, path);
+    if (names)
+        return zhashx_size (names) ? names : NULL;
+    names = zhashx_new ();
+    DIR *dir = opendir (path);
+    if (dir) {
+        zhashx_insert (names, ".", (void *) 1);
+        for (struct dirent *de = readdir (dir); de; de = readdir (dir))
+            zhashx_insert (names, de->d_name, (void *) 1);
+        closedir (dir);
+    }
+    zhashx_insert (reads, path, names);
+    return zhashx_size (names) ? names : NULL;
+}
+
+//  The last component of `name`.
+static const char *
+s_leaf (const char *name)
+{
+    const char *slash = strrchr (name, '/');
+    return slash ? slash + 1 : name;
+}
+
+//  Is any name under guard `g` now present where it was not listed, and
+//  was not there (passed over) when the listing was made? `reads` holds
+//  the directories read during this lookup.
 static bool
-s_guard_shadowed (const s_entry_t *entry, const s_guard_t *g)
+s_guard_shadowed (const s_entry_t *entry, const s_guard_t *g, zhashx_t *reads)
 {
     const char *base = entry->base_at [g->base];
-    for (size_t i = 0; i < entry->name_count; i++) {
-        if (entry->names [i].dir != g->dir)
+    const char *stamped = entry->path_at [g->path];
+    char full [PATH_MAX];
+    if (s_join_dir (base, entry->dir_at [g->dir], full))
+        return true;
+    //  One read of the stamped directory answers for all its names when
+    //  they sit right in it, and for none of them when the directory on
+    //  their way is missing; otherwise each is looked up.
+    zhashx_t *names = s_dir_names (reads, stamped);
+    bool exact = streq (full, stamped);
+    if (names && !exact) {
+        size_t len = streq (stamped, "/") ? 0 : strlen (stamped);
+        if (strncmp (full, stamped, len) == 0 && full [len] == '/') {
+            char first [PATH_MAX];
+            snprintf (first, sizeof first, "%s", full + len + 1);
+            char *slash = strchr (first, '/');
+            if (slash)
+                *slash = 0;
+            if (!zhashx_lookup (names, first))
+                return false;
+        }
+        names = NULL;
+    }
+    for (uint32_t i = entry->dir_first [g->dir]; i != S_NONE; i = entry->name_next [i]) {
+        const char *name = entry->names [i].name;
+        if (names && !zhashx_lookup (names, s_leaf (name)))
             continue;
         char candidate [PATH_MAX];
-        if ((size_t) snprintf (candidate, sizeof candidate, "%s/%s", base,
-                               entry->names [i].name) >= sizeof candidate)
+        if ((size_t) snprintf (candidate, sizeof candidate, "%s/%s", base, name)
+            >= sizeof candidate)
             return true;
-        if (zhashx_lookup (entry->listed, candidate))
+        if (zhashx_lookup (entry->listed, candidate) || zhashx_lookup (entry->passed, candidate))
             continue;
+        if (names)
+            return true;
         struct stat st;
         if (lstat (candidate, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
             return true;
@@ -257,23 +350,39 @@ s_entry_fresh (listing_cache_t *self, s_entry_t *entry, listing_hash_fn *hash, v
         file->stamp = now;
         *rehashed_p = true;
     }
-    //  Guards share stamped directories: stat each once.
-    bool *checked = (bool *) zmalloc (zlist_size (entry->paths) + 1);
-    bool *changed = (bool *) zmalloc (zlist_size (entry->paths) + 1);
+    //  Guards share stamped directories: stat each once, read each once.
+    size_t path_count = zlist_size (entry->paths);
+    uint8_t *state = (uint8_t *) zmalloc (path_count + 1);     //  0 unchecked, 1 same, 2 changed, 3 gone
+    s_stamp_t *stamps = (s_stamp_t *) zmalloc ((path_count + 1) * sizeof (s_stamp_t));
+    zhashx_t *reads = zhashx_new ();
+    zhashx_set_destructor (reads, s_set_destroy);
     bool fresh = true;
     for (size_t i = 0; fresh && i < entry->guard_count; i++) {
         const s_guard_t *g = &entry->guards [i];
-        if (!checked [g->path]) {
-            s_stamp_t now;
-            checked [g->path] = true;
-            changed [g->path] = s_stamp (entry->path_at [g->path], &now)
-                             || !s_stamp_equal (&now, &g->stamp);
-        }
-        if ((changed [g->path] || g->always) && s_guard_shadowed (entry, g))
+        if (!state [g->path])
+            state [g->path] = s_stamp (entry->path_at [g->path], &stamps [g->path]) ? 3
+                            : s_stamp_equal (&stamps [g->path], &g->stamp) ? 1 : 2;
+        if ((state [g->path] > 1 || g->always) && s_guard_shadowed (entry, g, reads))
             fresh = false;
     }
-    free (checked);
-    free (changed);
+    //  Looked into and found unshadowed: keep the directories' new stamps
+    //  (taken before they were read), unless within the racy window, so
+    //  the next lookup need not read them again.
+    if (fresh) {
+        if (!now_ns)
+            now_ns = s_now_ns ();
+        for (size_t i = 0; i < entry->guard_count; i++) {
+            s_guard_t *g = &entry->guards [i];
+            if ((state [g->path] == 2 || g->always) && state [g->path] != 3
+            &&  !s_racy (self, &stamps [g->path], now_ns)) {
+                g->stamp = stamps [g->path];
+                g->always = false;
+            }
+        }
+    }
+    zhashx_destroy (&reads);
+    free (state);
+    free (stamps);
     return fresh;
 }
 
@@ -313,6 +422,46 @@ listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE
     }
     pthread_mutex_unlock (&self->mutex);
     return deps;
+}
+
+//  Remembers the unlisted candidates that exist in the exactly stamped
+//  directories (read once each, trusted only when stamped before the racy
+//  window and unchanged after the read); returns the bytes they take.
+static size_t
+s_entry_passed (s_entry_t *entry)
+{
+    size_t bytes = 0;
+    zhashx_t *reads = zhashx_new ();
+    zhashx_set_destructor (reads, s_set_destroy);
+    for (size_t i = 0; i < entry->guard_count; i++) {
+        const s_guard_t *g = &entry->guards [i];
+        const char *base = entry->base_at [g->base];
+        const char *stamped = entry->path_at [g->path];
+        char full [PATH_MAX];
+        if (g->always || s_join_dir (base, entry->dir_at [g->dir], full) || !streq (full, stamped))
+            continue;
+        bool known = zhashx_lookup (reads, stamped) != NULL;
+        zhashx_t *names = s_dir_names (reads, stamped);
+        s_stamp_t after;
+        if (!known && names && (s_stamp (stamped, &after) || !s_stamp_equal (&after, &g->stamp)))
+            zhashx_purge (names);       //  changed meanwhile: not trusted
+        if (!names || !zhashx_size (names))
+            continue;
+        for (uint32_t n = entry->dir_first [g->dir]; n != S_NONE; n = entry->name_next [n]) {
+            const char *name = entry->names [n].name;
+            char candidate [PATH_MAX];
+            if (!zhashx_lookup (names, s_leaf (name))
+            ||  (size_t) snprintf (candidate, sizeof candidate, "%s/%s", base, name)
+                >= sizeof candidate
+            ||  zhashx_lookup (entry->listed, candidate)
+            ||  zhashx_lookup (entry->passed, candidate))
+                continue;
+            zhashx_insert (entry->passed, candidate, (void *) 1);
+            bytes += strlen (candidate) + 48;
+        }
+    }
+    zhashx_destroy (&reads);
+    return bytes;
 }
 
 //  Builds the entry outside the lock; NULL if it cannot be trusted.
@@ -417,6 +566,15 @@ s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *s
     }
     entry->dir_at = s_array (entry->dirs);
     size_t dir_count = zlist_size (entry->dirs);
+    entry->dir_first = (uint32_t *) zmalloc ((dir_count + 1) * sizeof (uint32_t));
+    entry->name_next = (uint32_t *) zmalloc ((entry->name_count + 1) * sizeof (uint32_t));
+    for (size_t d = 0; d < dir_count; d++)
+        entry->dir_first [d] = S_NONE;
+    for (size_t i = entry->name_count; i-- > 0; ) {
+        entry->name_next [i] = entry->dir_first [entry->names [i].dir];
+        entry->dir_first [entry->names [i].dir] = (uint32_t) i;
+    }
+    bytes += (dir_count + entry->name_count) * sizeof (uint32_t);
     //  Guards: for each (base, name directory), the deepest existing
     //  directory on the way, stamped (stat'ed once per distinct path).
     if (ok && base_count * dir_count > S_MAX_GUARDS)
@@ -430,13 +588,8 @@ s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *s
         for (size_t b = 0; b < base_count; b++)
             for (size_t d = 0; d < dir_count; d++) {
                 char path [PATH_MAX];
-                const char *base = entry->base_at [b];
-                const char *dir = entry->dir_at [d];
-                if ((size_t) snprintf (path, sizeof path, "%s%s%s", streq (base, "/") ? "" : base,
-                                       *dir ? "/" : "", dir) >= sizeof path)
+                if (s_join_dir (entry->base_at [b], entry->dir_at [d], path))
                     continue;
-                if (!path [0])
-                    strcpy (path, "/");
                 s_stamp_t stamp;
                 s_stamp_t *known = NULL;
                 while (true) {
@@ -471,6 +624,9 @@ s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *s
         bytes += entry->guard_count * sizeof (s_guard_t);
     }
     entry->path_at = s_array (entry->paths);
+    entry->passed = zhashx_new ();
+    if (ok)
+        bytes += s_entry_passed (entry);
     for (char *s = (char *) zlist_first (entry->bases); s; s = (char *) zlist_next (entry->bases))
         bytes += strlen (s) + 32;
     for (char *s = (char *) zlist_first (entry->paths); s; s = (char *) zlist_next (entry->paths))

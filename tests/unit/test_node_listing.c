@@ -243,6 +243,21 @@ s_copy_anew (const char *dir)
     assert_int_equal (system (command), 0);
 }
 
+//  Copies the whole tree anew, then lists `want` once: reused or not,
+//  with the cache's counts across that listing.
+static bool
+s_list_after_copy (const char *want, bool *has_p, listing_cache_counts_t *before,
+                   listing_cache_counts_t *after)
+{
+    s_copy_anew (s_fx.proj);
+    s_copy_anew (s_fx.inc1);
+    s_copy_anew (s_fx.inc2);
+    listing_cache_counts (s_fx.listings, before);
+    bool reused = s_list (NULL, want, has_p);
+    listing_cache_counts (s_fx.listings, after);
+    return reused;
+}
+
 static void
 test_copy_of_tree (void **state)
 {
@@ -253,14 +268,9 @@ test_copy_of_tree (void **state)
     //  A copy of the whole tree: every stamp new, every content the same:
     //  reused, the files' content checked (ccache's direct mode does the
     //  same with its manifests).
-    s_copy_anew (s_fx.proj);
-    s_copy_anew (s_fx.inc1);
-    s_copy_anew (s_fx.inc2);
     listing_cache_counts_t before, after;
-    listing_cache_counts (s_fx.listings, &before);
-    assert_true (s_list (NULL, "inc2/a.h", &has));
+    assert_true (s_list_after_copy ("inc2/a.h", &has, &before, &after));
     assert_true (has);
-    listing_cache_counts (s_fx.listings, &after);
     assert_int_equal (after.rehashed, before.rehashed + 1);
     assert_true (s_list (NULL, "inc2/a.h", &has));     //  and its new stamps kept
 
@@ -279,6 +289,44 @@ test_copy_of_tree (void **state)
     assert_true (s_list (NULL, "inc2/a.h", &has));
 }
 
+//  Open vSwitch's case: a name found in two search directories (util.h in
+//  lib/ and include/openvswitch/). The compiler picks inc1/a.h and passes
+//  over inc2/a.h; after a copy of the tree the listing still holds, since
+//  inc2/a.h was there already. A header that appears where it would be
+//  found first still makes a new listing.
+static void
+test_copy_with_same_names (void **state)
+{
+    (void) state;
+    bool has;
+    s_write (s_fx.inc1, "a.h", "#define A 5\n");
+    s_backdate (s_fx.inc1, "a.h");
+    s_backdate_all ();
+    assert_false (s_list (NULL, "inc1/a.h", &has));
+    assert_true (has);
+    listing_cache_counts_t before, after;
+    assert_true (s_list_after_copy ("inc1/a.h", &has, &before, &after));
+    assert_true (has);
+    assert_int_equal (after.hits, before.hits + 1);
+    assert_int_equal (after.stale, before.stale);
+    assert_true (s_list (NULL, "inc1/a.h", &has));
+
+    //  Copied again, and a new a.h next to the source (quote includes look
+    //  there first): a new listing that names it.
+    s_copy_anew (s_fx.proj);
+    s_write (s_fx.proj, "a.h", "#define A 6\n");
+    assert_false (s_list (NULL, "proj/a.h", &has));
+    assert_true (has);
+    //  ... and one unlisted in the directory passed over does not count.
+    s_backdate (s_fx.proj, "a.h");
+    s_backdate (s_fx.proj, NULL);
+    assert_false (s_list (NULL, "proj/a.h", &has));
+    s_copy_anew (s_fx.inc1);
+    s_copy_anew (s_fx.inc2);
+    assert_true (s_list (NULL, "proj/a.h", &has));
+    assert_true (has);
+}
+
 int
 main (void)
 {
@@ -287,6 +335,7 @@ main (void)
         cmocka_unit_test (test_parse_search),
         cmocka_unit_test_setup_teardown (test_reuse_and_invalidation, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_copy_of_tree, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_copy_with_same_names, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
