@@ -133,7 +133,8 @@
 //  load average uses one minute; a build changes faster).
 #define NODE_LOAD_WINDOW_MS         10000
 //  A cgroup-confined node is saturated while its cgroup's runnable
-//  processes, averaged over this window, need all the cores of its quota:
+//  processes (but the compiles in its slots), averaged over this window,
+//  need all the cores of its quota:
 //  its jobs then go to peers with a free slot before its own free slots.
 #define NODE_SATURATION_WINDOW_MS   3000
 //  How often such a node reads its cgroup's processes.

@@ -665,11 +665,13 @@ s_close_idle_links (node_t *self, int64_t now)
 //  CPU and are not its own (a colleague's build, a busy loop), averaged
 //  over NODE_LOAD_WINDOW_MS like the kernel's load average: the machine's
 //  /proc/loadavg would count every other slice. Otherwise /proc/loadavg.
-//  Such a node is also saturated while its slice's runnable processes,
-//  ours included (make, the listings, the wrappers' compiles), averaged
-//  over NODE_SATURATION_WINDOW_MS, need at least the cores of its quota:
-//  a compile in a local slot would then be paid by the origin's own work
-//  for every remote job.
+//  Such a node is also saturated while its slice's runnable processes
+//  other than the compiles in its slots (make, libtool, the listings, a
+//  colleague's work), averaged over NODE_SATURATION_WINDOW_MS, need at
+//  least the cores of its quota: a compile in a local slot would then be
+//  paid by the origin's own work for every remote job. The compiles in
+//  its slots do not count, or a node of less than a core would call
+//  itself saturated by the first compile it runs and keep its slots idle.
 static void
 s_read_load (node_t *self, int64_t now)
 {
@@ -693,7 +695,9 @@ s_read_load (node_t *self, int64_t now)
     self->cgroup_load = self->cgroup_load * keep + others * (1 - keep);
     self->load_milli = (uint32_t) (self->cgroup_load * 1000 + 0.5);
     keep = exp (-elapsed / NODE_SATURATION_WINDOW_MS);
-    self->cgroup_demand = self->cgroup_demand * keep + all * (1 - keep);
+    uint32_t compiles = self->local_running + self->serving;
+    uint32_t demand = all > compiles? all - compiles: 0;
+    self->cgroup_demand = self->cgroup_demand * keep + demand * (1 - keep);
     self->saturated = self->cgroup_demand * 1000 >= self->share.quota_milli;
 }
 

@@ -108,7 +108,7 @@ struct _node_t {
     sysinfo_share_t share;          //  our cgroup's quota and directory
     double   cgroup_load;           //  others' runnable processes there, averaged
     int64_t  load_read;             //  zclock_mono of the last read
-    double   cgroup_demand;         //  all its runnable processes, averaged
+    double   cgroup_demand;         //  its runnable processes but our slots' compiles, averaged
     bool     saturated;             //  a cgroup-confined node's slice is full:
                                     //  its jobs go to peers before its slots
     int64_t  started;               //  zclock_mono at start
