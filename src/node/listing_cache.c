@@ -425,10 +425,13 @@ listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE
 }
 
 //  Remembers the unlisted candidates that exist in the exactly stamped
-//  directories (read once each, trusted only when stamped before the racy
-//  window and unchanged after the read); returns the bytes they take.
+//  directories (read once each); returns the bytes they take. Where the
+//  directory changed within the racy window (a build writes its objects
+//  into the source directories all the time) or while it was read, only
+//  candidates whose inode last changed before the window count: making a
+//  name refer to an inode (create, link, rename) sets its ctime.
 static size_t
-s_entry_passed (s_entry_t *entry)
+s_entry_passed (listing_cache_t *self, s_entry_t *entry, int64_t started_ns)
 {
     size_t bytes = 0;
     zhashx_t *reads = zhashx_new ();
@@ -438,15 +441,16 @@ s_entry_passed (s_entry_t *entry)
         const char *base = entry->base_at [g->base];
         const char *stamped = entry->path_at [g->path];
         char full [PATH_MAX];
-        if (g->always || s_join_dir (base, entry->dir_at [g->dir], full) || !streq (full, stamped))
+        if (s_join_dir (base, entry->dir_at [g->dir], full) || !streq (full, stamped))
             continue;
         bool known = zhashx_lookup (reads, stamped) != NULL;
         zhashx_t *names = s_dir_names (reads, stamped);
-        s_stamp_t after;
-        if (!known && names && (s_stamp (stamped, &after) || !s_stamp_equal (&after, &g->stamp)))
-            zhashx_purge (names);       //  changed meanwhile: not trusted
-        if (!names || !zhashx_size (names))
+        if (!names)
             continue;
+        s_stamp_t after;
+        if (!known && (g->always || s_stamp (stamped, &after) || !s_stamp_equal (&after, &g->stamp)))
+            zhashx_insert (names, "", (void *) 1);     //  mark: not trusted as a whole
+        bool trusted = !zhashx_lookup (names, "");
         for (uint32_t n = entry->dir_first [g->dir]; n != S_NONE; n = entry->name_next [n]) {
             const char *name = entry->names [n].name;
             char candidate [PATH_MAX];
@@ -455,6 +459,12 @@ s_entry_passed (s_entry_t *entry)
                 >= sizeof candidate
             ||  zhashx_lookup (entry->listed, candidate)
             ||  zhashx_lookup (entry->passed, candidate))
+                continue;
+            struct stat st;
+            if (!trusted
+            &&  (lstat (candidate, &st)
+                 || (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec
+                    >= started_ns - self->racy_ns))
                 continue;
             zhashx_insert (entry->passed, candidate, (void *) 1);
             bytes += strlen (candidate) + 48;
@@ -626,7 +636,7 @@ s_entry_build (listing_cache_t *self, const char *cwd, zlist_t *deps, zlist_t *s
     entry->path_at = s_array (entry->paths);
     entry->passed = zhashx_new ();
     if (ok)
-        bytes += s_entry_passed (entry);
+        bytes += s_entry_passed (self, entry, started_ns);
     for (char *s = (char *) zlist_first (entry->bases); s; s = (char *) zlist_next (entry->bases))
         bytes += strlen (s) + 32;
     for (char *s = (char *) zlist_first (entry->paths); s; s = (char *) zlist_next (entry->paths))
@@ -808,10 +818,55 @@ listing_cache_test (bool verbose)
     assert (counts.not_kept == 1 && counts.stale == 4);
     listing_cache_destroy (&cache);
 
-    //  Bounded: an entry bigger than the whole cache is not kept; a full
-    //  cache drops its least recently used entry.
+    //  A header of the same name already in an earlier directory when the
+    //  listing is made (the compiler passed over it): its directory
+    //  changing is no reason to relist, a new name there is.
     s_write (source, "#include \"sub/h.h\"\n");
     s_backdate (source);
+    snprintf (path, sizeof path, "%s/sub/h.h", first);
+    s_write (path, "int passed;\n");
+    s_backdate (path);
+    snprintf (path, sizeof path, "%s/sub", first);
+    s_backdate (path);
+    s_backdate (first);
+    cache = listing_cache_new (1 << 20, 2000);
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
+    snprintf (path, sizeof path, "%s/sub/other.h", first);
+    s_write (path, "int other;\n");
+    got = listing_cache_lookup (cache, key, NULL, NULL);
+    assert (got);
+    zlist_destroy (&got);
+    snprintf (path, sizeof path, "%s/h.h", first);
+    s_write (path, "int new_shadow;\n");           //  h.h is a name (inc/sub/h.h)
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
+    unlink (path);
+    //  Its directory changed within the racy window of the listing (a
+    //  build writes next to its sources): what was there is then known
+    //  by the inode's ctime. One made just now counts ...
+    s_backdate (first);
+    snprintf (path, sizeof path, "%s/sub", first);
+    struct timespec later [2];
+    clock_gettime (CLOCK_REALTIME, &later [0]);
+    later [0].tv_sec += 5;
+    later [1] = later [0];
+    assert (utimensat (AT_FDCWD, path, later, 0) == 0);
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
+    assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
+    //  ... one made 3 s before the listing started does not (a listing
+    //  that starts 3 s from now).
+    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns () + 3000000000LL,
+                                 NULL, NULL));
+    got = listing_cache_lookup (cache, key, NULL, NULL);
+    assert (got);
+    zlist_destroy (&got);
+    listing_cache_destroy (&cache);
+    snprintf (path, sizeof path, "%s/sub/other.h", first);
+    unlink (path);
+    snprintf (path, sizeof path, "%s/sub/h.h", first);
+    unlink (path);
+
+    //  Bounded: an entry bigger than the whole cache is not kept; a full
+    //  cache drops its least recently used entry.
     cache = listing_cache_new (1, 2000);
     assert (!listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
     listing_cache_destroy (&cache);
