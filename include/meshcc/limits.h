@@ -132,11 +132,15 @@
 //  The averaging window of a cgroup-confined node's load (the kernel's
 //  load average uses one minute; a build changes faster).
 #define NODE_LOAD_WINDOW_MS         10000
-//  A cgroup-confined node is saturated while its cgroup's runnable
-//  processes (but the compiles in its slots), averaged over this window,
-//  need all the cores of its quota:
-//  its jobs then go to peers with a free slot before its own free slots.
+//  A cgroup-confined node is saturated while its cgroup was throttled at
+//  its quota in at least this share of the CFS periods, averaged over
+//  this window, counting only ticks in which no compile of ours ran; or
+//  while no such tick is this recent (after each local compile, one clean
+//  tick says whether there is room for the next). Its jobs then go to
+//  peers with a free slot before its own free slots.
+#define NODE_SATURATION_THROTTLED   0.5
 #define NODE_SATURATION_WINDOW_MS   3000
+#define NODE_SATURATION_FRESH_MS    (2 * GOSSIP_INTERVAL_MS + GOSSIP_INTERVAL_MS / 2)
 //  How often such a node reads its cgroup's processes.
 #define NODE_CGROUP_READ_MS         500
 //  While leaving, sends that found no connection yet are retried this

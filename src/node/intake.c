@@ -181,6 +181,7 @@ s_give_slot (intake_conn_t *conn)
     conn->since = zclock_mono ();
     conn->local_start = zclock_usecs ();
     node->local_running++;
+    node->slots_used = true;
     return true;
 }
 

@@ -665,13 +665,6 @@ s_close_idle_links (node_t *self, int64_t now)
 //  CPU and are not its own (a colleague's build, a busy loop), averaged
 //  over NODE_LOAD_WINDOW_MS like the kernel's load average: the machine's
 //  /proc/loadavg would count every other slice. Otherwise /proc/loadavg.
-//  Such a node is also saturated while its slice's runnable processes
-//  other than the compiles in its slots (make, libtool, the listings, a
-//  colleague's work), averaged over NODE_SATURATION_WINDOW_MS, need at
-//  least the cores of its quota: a compile in a local slot would then be
-//  paid by the origin's own work for every remote job. The compiles in
-//  its slots do not count, or a node of less than a core would call
-//  itself saturated by the first compile it runs and keep its slots idle.
 static void
 s_read_load (node_t *self, int64_t now)
 {
@@ -686,7 +679,6 @@ s_read_load (node_t *self, int64_t now)
         return;
     if (sysinfo_cgroup_runnable (self->share.dir, (int) getpid (), &all, &others)) {
         sysinfo_load_milli (&self->load_milli);
-        self->saturated = false;
         return;
     }
     double elapsed = self->load_read? (double) (now - self->load_read): NODE_LOAD_WINDOW_MS;
@@ -694,11 +686,49 @@ s_read_load (node_t *self, int64_t now)
     double keep = exp (-elapsed / NODE_LOAD_WINDOW_MS);
     self->cgroup_load = self->cgroup_load * keep + others * (1 - keep);
     self->load_milli = (uint32_t) (self->cgroup_load * 1000 + 0.5);
-    keep = exp (-elapsed / NODE_SATURATION_WINDOW_MS);
-    uint32_t compiles = self->local_running + self->serving;
-    uint32_t demand = all > compiles? all - compiles: 0;
-    self->cgroup_demand = self->cgroup_demand * keep + demand * (1 - keep);
-    self->saturated = self->cgroup_demand * 1000 >= self->share.quota_milli;
+}
+
+//  Whether a cgroup-confined node is saturated: its own work (make,
+//  libtool, the listings, a colleague's processes) already uses its whole
+//  quota, so a compile in a local slot would be paid by the origin's work
+//  for every remote job. Measured by the kernel: the share of CFS periods
+//  in which the cgroup was throttled, averaged over
+//  NODE_SATURATION_WINDOW_MS, counting only ticks in which no compile of
+//  ours ran (on less than a core one compile alone is throttled every
+//  period). Until such a tick is at most NODE_SATURATION_FRESH_MS old the
+//  node counts as saturated: after each local compile, one clean tick
+//  says whether there is room for the next. (Counting runnable processes
+//  instead called a half-core origin saturated while it was throttled in
+//  a tenth of the periods: on a shared machine processes wait for a CPU,
+//  not only for their quota.)
+static void
+s_read_saturation (node_t *self, int64_t now)
+{
+    uint64_t periods, throttled;
+    if (!self->share.dir [0]
+    ||  sysinfo_cgroup_throttling (self->share.dir, &periods, &throttled)) {
+        self->saturated = false;
+        return;
+    }
+    bool busy = self->local_running + self->serving > 0;
+    if (self->cgroup_counted && !busy && !self->slots_busy && !self->slots_used
+    &&  periods >= self->cgroup_periods && throttled >= self->cgroup_throttled) {
+        uint64_t active = periods - self->cgroup_periods;
+        double share = active? (double) (throttled - self->cgroup_throttled) / active: 0;
+        double elapsed = self->throttle_fresh? (double) (now - self->throttle_fresh)
+                                             : NODE_SATURATION_WINDOW_MS;
+        double keep = exp (-elapsed / NODE_SATURATION_WINDOW_MS);
+        self->throttled_share = self->throttled_share * keep + share * (1 - keep);
+        self->throttle_fresh = now;
+    }
+    self->cgroup_periods = periods;
+    self->cgroup_throttled = throttled;
+    self->cgroup_counted = true;
+    self->slots_busy = busy;
+    self->slots_used = false;
+    self->saturated = !self->throttle_fresh
+                   || now - self->throttle_fresh > NODE_SATURATION_FRESH_MS
+                   || self->throttled_share >= NODE_SATURATION_THROTTLED;
 }
 
 static int
@@ -714,6 +744,7 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
         s_link_free (&retired);
 
     s_read_load (self, zclock_mono ());
+    s_read_saturation (self, zclock_mono ());
     //  running: jobs executing here (ours in local slots and peers');
     //  queued: our jobs waiting for a slot anywhere.
     gossip_set_load (self->gossip, self->config->slots, self->local_running + self->serving,
@@ -821,6 +852,7 @@ node_status (node_t *self)
     if (self->share.quota_milli) {
         s_set (record, "cpu_quota", "%.3f", self->share.quota_milli / 1000.0);
         s_set (record, "cpu_saturated", "%s", self->saturated? "true": "false");
+        s_set (record, "cpu_throttled", "%.2f", self->throttled_share);
     }
     s_set (record, "load", "%.2f", state->load_milli / 1000.0);
     s_set (record, "speed", "%u", state->speed);

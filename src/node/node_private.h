@@ -108,9 +108,15 @@ struct _node_t {
     sysinfo_share_t share;          //  our cgroup's quota and directory
     double   cgroup_load;           //  others' runnable processes there, averaged
     int64_t  load_read;             //  zclock_mono of the last read
-    double   cgroup_demand;         //  its runnable processes but our slots' compiles, averaged
-    bool     saturated;             //  a cgroup-confined node's slice is full:
-                                    //  its jobs go to peers before its slots
+    uint64_t cgroup_periods, cgroup_throttled;  //  cpu.stat at the last tick
+    bool     cgroup_counted;        //  the two above hold a reading
+    bool     slots_used;            //  a slot of ours started since the last tick
+    bool     slots_busy;            //  ... or was busy at the last tick
+    double   throttled_share;       //  of CFS periods, while no compile of ours ran, averaged
+    int64_t  throttle_fresh;        //  zclock_mono of the last such tick, 0: none
+    bool     saturated;             //  a cgroup-confined node's slice is full
+                                    //  (or not known to be free): its jobs go to
+                                    //  peers before its slots
     int64_t  started;               //  zclock_mono at start
     int64_t  last_save;
     bool     peers_joined;          //  a member joined since the last save

@@ -219,6 +219,32 @@ sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *o
     return 0;
 }
 
+int
+sysinfo_cgroup_throttling (const char *dir, uint64_t *periods_p, uint64_t *throttled_p)
+{
+    char path [SYSINFO_PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/cpu.stat", dir);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    char key [64];
+    unsigned long long value;
+    int found = 0;
+    while (fscanf (file, "%63s %llu", key, &value) == 2) {
+        if (strcmp (key, "nr_periods") == 0) {
+            *periods_p = value;
+            found |= 1;
+        }
+        else
+        if (strcmp (key, "nr_throttled") == 0) {
+            *throttled_p = value;
+            found |= 2;
+        }
+    }
+    fclose (file);
+    return found == 3? 0: -1;
+}
+
 void
 sysinfo_share (sysinfo_share_t *share)
 {

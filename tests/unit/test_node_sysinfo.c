@@ -250,6 +250,32 @@ test_others_runnable (void **state)
     assert_int_equal (sysinfo_cgroup_runnable ("/nonexistent", 1, &all, &count), -1);
 }
 
+//  cpu.stat as cgroup v1 and v2 write it: the periods it wanted the CPU
+//  in, and those it was throttled in.
+static void
+test_throttling (void **state)
+{
+    (void) state;
+    char dir [400];
+    uint64_t periods = 0, throttled = 0;
+    snprintf (dir, sizeof dir, "%s/t1", s_dir);
+    s_write ("t1/cpu.stat", "nr_periods 140\nnr_throttled 89\nthrottled_time 5699078276\n"
+                            "nr_bursts 0\nburst_time 0\n");
+    assert_int_equal (sysinfo_cgroup_throttling (dir, &periods, &throttled), 0);
+    assert_int_equal (periods, 140);
+    assert_int_equal (throttled, 89);
+    snprintf (dir, sizeof dir, "%s/t2", s_dir);
+    s_write ("t2/cpu.stat", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n"
+                            "nr_periods 7\nnr_throttled 2\nthrottled_usec 400\n");
+    assert_int_equal (sysinfo_cgroup_throttling (dir, &periods, &throttled), 0);
+    assert_int_equal (periods, 7);
+    assert_int_equal (throttled, 2);
+    //  v2 without the cpu controller: usage only, no bandwidth counters
+    s_write ("t2/cpu.stat", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n");
+    assert_int_equal (sysinfo_cgroup_throttling (dir, &periods, &throttled), -1);
+    assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &periods, &throttled), -1);
+}
+
 static void
 test_share_here (void **state)
 {
@@ -274,6 +300,7 @@ main (void)
         cmocka_unit_test (test_locate_v2),
         cmocka_unit_test (test_quota),
         cmocka_unit_test (test_others_runnable),
+        cmocka_unit_test (test_throttling),
         cmocka_unit_test (test_share_here),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
