@@ -223,6 +223,12 @@
 //  fully free peer of average speed (1.0): enough to prefer a warm peer
 //  among similar ones, not enough to overload a busy one.
 #define PLACEMENT_AFFINITY_WEIGHT   0.5
+//  "Clearly faster" for placement by measured job times: a candidate's
+//  jobs (or a busy one's wait plus job) take this many times less. Job
+//  times vary with the job; a margin keeps noise from moving jobs about.
+#define PLACEMENT_FASTER            1.5
+//  The weight of the newest job in a peer's job-time average.
+#define PLACEMENT_JOB_TIME_WEIGHT   0.3
 //  Worker threads for blocking work (compiles, listings, the executor):
 //  one per slot plus this many for origin-side preparation, at most the
 //  cap (SQLite connections and stacks are per thread).

@@ -9,6 +9,14 @@
 //  better score (power of two choices: good across a wide range of
 //  staleness, where "the least loaded" herds).
 //
+//  Where the origin has measured how long its jobs take at the peers, it
+//  also weighs them by that: a free peer whose jobs take clearly less
+//  than the sampled one's is taken instead, and at the end of a build (no
+//  job waiting behind) a job is held for a faster busy peer whose first
+//  job of ours should end soon, rather than sent to a slow free one where
+//  it would finish later (on a mesh of unequal hosts the last compiles on
+//  the slowest ones make the tail of the build).
+//
 //  Also owns the origin's memory of which blobs it sent to which peer
 //  (placement_known_t): the affinity signal and what need not be inlined.
 
@@ -30,6 +38,9 @@ typedef struct {
     uint32_t load_milli;            //  gossip 1-minute load × 1000
     double   affinity;              //  0..1: share of the job's input bytes it holds
     bool     excluded;              //  refused this job (or lost it) already
+    double   job_ms;                //  our recent jobs' time there, send to result (0 = unknown)
+    double   frees_in_ms;           //  when our first job there should end by that
+                                    //  (-1 = unknown, or others' jobs hold its slots)
 } placement_candidate_t;
 
 //  True if a member may be offered jobs at all: alive, not us, speaking
@@ -48,8 +59,18 @@ uint32_t placement_free (const placement_candidate_t *candidate);
 double placement_score (const placement_candidate_t *candidate, double mean_speed);
 
 //  Index of the chosen candidate, or -1 if none has a free slot (or all
-//  are excluded). `rng` is a splitmix64 state advanced by the call.
+//  are excluded). `rng` is a splitmix64 state advanced by the call. The
+//  free candidate with the shortest known job time is taken instead of
+//  the sampled one when that one's is PLACEMENT_FASTER times longer.
 int placement_choose (const placement_candidate_t *candidates, size_t count, uint64_t *rng);
+
+//  Whether a job chosen for `candidates [chosen]` is better held for a
+//  busy candidate where it would end sooner: that one's first job of ours
+//  ends, plus its job time, PLACEMENT_FASTER times sooner than the chosen
+//  one's job time. The caller asks only when no job waits behind this one
+//  (while jobs wait, every free slot is worth its work) and for at most
+//  half the chosen one's job time.
+bool placement_hold (const placement_candidate_t *candidates, size_t count, int chosen);
 
 //  splitmix64 step (exposed for callers that seed the same way).
 uint64_t placement_random (uint64_t *rng);

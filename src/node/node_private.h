@@ -50,6 +50,7 @@ typedef enum {
 typedef struct {
     uint64_t jobs_local;            //  compiled in a local slot
     uint64_t local_deferred;        //  jobs not given a free local slot: saturated
+    uint64_t held_for_faster;       //  jobs held for a faster busy peer (placement_hold)
     uint64_t jobs_remote;           //  compiled by a peer for us
     uint64_t jobs_executed_for_peers;
     uint64_t jobs_refused_for_peers;

@@ -64,6 +64,8 @@ typedef struct {
     //  invisible for a gossip round and queued jobs wait for nothing.
     uint64_t seen_version;
     uint32_t ended_since;
+    double   job_ms;                //  our jobs' time there, send to result, averaged (0: none yet)
+    int64_t  first_sent;            //  scratch for s_candidates: our oldest job there
 } origin_peer_t;
 
 typedef struct _origin_job_t origin_job_t;
@@ -88,6 +90,7 @@ struct _origin_job_t {
     bool      finished;             //  replied; free when the worker returns
     bool      cancelled;            //  the wrapper went away: answer nobody
     bool      deferred;             //  counted once in local_deferred
+    bool      held;                 //  counted once in held_for_faster
     uint64_t  conn;                 //  the wrapper's connection (intake.c)
     //  The request
     char     *cwd, *compiler;
@@ -749,7 +752,28 @@ s_candidates (origin_job_t *job, placement_candidate_t *candidates,
             }
             candidate->affinity = (double) held / (double) total_bytes;
         }
+        candidate->job_ms = peer->job_ms;
+        candidate->frees_in_ms = -1;
+        peer->first_sent = 0;
         peers [count++] = peer;
+    }
+    //  When our first job at each busy peer should end, by its job time;
+    //  unknown where others' jobs take slots there too.
+    int64_t now = zclock_mono ();
+    for (origin_job_t *other = (origin_job_t *) zhashx_first (self->jobs); other;
+         other = (origin_job_t *) zhashx_next (self->jobs))
+        if (other->peer && other != job && other->state != JOB_WRITING) {
+            int64_t sent = other->sent_at? other->sent_at: now;
+            if (!other->peer->first_sent || sent < other->peer->first_sent)
+                other->peer->first_sent = sent;
+        }
+    for (size_t i = 0; i < count; i++) {
+        placement_candidate_t *candidate = &candidates [i];
+        if (peers [i]->first_sent && peers [i]->job_ms > 0
+        &&  candidate->busy <= candidate->in_flight) {
+            double left = peers [i]->first_sent + peers [i]->job_ms - (double) now;
+            candidate->frees_in_ms = left > 0? left: 0;
+        }
     }
     *capacity_p = capacity;
     return count;
@@ -792,6 +816,22 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     size_t count = s_candidates (job, candidates, peers, max, capacity_p);
     int choice = placement_choose (candidates, count, &node->rng);
     origin_peer_t *peer = choice >= 0? peers [choice]: NULL;
+    //  At the end of a build (no job waits behind this one), for at most
+    //  half the chosen peer's job time: a faster busy peer may end it sooner.
+    int64_t held_for = job->queued_at? zclock_mono () - job->queued_at: 0;
+    if (peer && zlist_size (job->origin->queue) == 0 && held_for < peer->job_ms / 2
+    &&  placement_hold (candidates, count, choice)) {
+        peer = NULL;
+        if (!job->held) {
+            job->held = true;
+            node->stats.held_for_faster++;
+        }
+        if (*capacity_p == 0)
+            *capacity_p = 1;
+        free (candidates);
+        free (peers);
+        return false;
+    }
     free (candidates);
     free (peers);
     if (!peer) {
@@ -980,6 +1020,12 @@ s_write_done (void *arg, bool cancelled)
     //  peer spent setting up and compiling.
     uint64_t total = (uint64_t) (zclock_mono () - job->sent_at) * 1000;
     uint64_t busy = result->compile_us + result->setup_us + result->fetch_us;
+    if (job->peer) {
+        double ms = total / 1000.0;
+        job->peer->job_ms = job->peer->job_ms > 0
+            ? job->peer->job_ms * (1 - PLACEMENT_JOB_TIME_WEIGHT) + ms * PLACEMENT_JOB_TIME_WEIGHT
+            : ms;
+    }
     node->stats.transfer_us += total > busy? total - busy: 0;
     node->stats.transfer_n++;
     char where [MESHCC_NAME_MAX + 1];
@@ -1378,6 +1424,7 @@ origin_stats (origin_t *self, zhash_t *record)
     const node_job_stats_t *stats = &node->stats;
     s_set (record, "jobs_local", "%llu", (unsigned long long) stats->jobs_local);
     s_set (record, "local_deferred", "%llu", (unsigned long long) stats->local_deferred);
+    s_set (record, "held_for_faster", "%llu", (unsigned long long) stats->held_for_faster);
     s_set (record, "jobs_remote", "%llu", (unsigned long long) stats->jobs_remote);
     s_set (record, "jobs_executed_for_peers", "%llu", (unsigned long long) stats->jobs_executed_for_peers);
     s_set (record, "jobs_refused_for_peers", "%llu", (unsigned long long) stats->jobs_refused_for_peers);

@@ -84,10 +84,38 @@ placement_choose (const placement_candidate_t *candidates, size_t count, uint64_
             second_index = (int) i;
         rank++;
     }
-    if (first_index == second_index)
-        return first_index;
-    return placement_score (&candidates [second_index], mean_speed)
-         > placement_score (&candidates [first_index], mean_speed)? second_index: first_index;
+    int chosen = first_index;
+    if (first_index != second_index
+    &&  placement_score (&candidates [second_index], mean_speed)
+        > placement_score (&candidates [first_index], mean_speed))
+        chosen = second_index;
+    //  Measured job times, where known, overrule the sample.
+    if (candidates [chosen].job_ms > 0) {
+        int fastest = chosen;
+        for (size_t i = 0; i < count; i++)
+            if (!candidates [i].excluded && placement_free (&candidates [i]) > 0
+            &&  candidates [i].job_ms > 0 && candidates [i].job_ms < candidates [fastest].job_ms)
+                fastest = (int) i;
+        if (candidates [fastest].job_ms * PLACEMENT_FASTER < candidates [chosen].job_ms)
+            chosen = fastest;
+    }
+    return chosen;
+}
+
+bool
+placement_hold (const placement_candidate_t *candidates, size_t count, int chosen)
+{
+    if (chosen < 0 || (size_t) chosen >= count || candidates [chosen].job_ms <= 0)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        const placement_candidate_t *c = &candidates [i];
+        if ((int) i == chosen || c->excluded || placement_free (c) > 0
+        ||  c->job_ms <= 0 || c->frees_in_ms < 0)
+            continue;
+        if ((c->frees_in_ms + c->job_ms) * PLACEMENT_FASTER < candidates [chosen].job_ms)
+            return true;
+    }
+    return false;
 }
 
 

@@ -235,6 +235,62 @@ test_known_bounded (void **state)
     assert_null (known);
 }
 
+//  Measured job times: a free peer whose jobs take clearly less than the
+//  sampled one's is taken instead; an unknown time changes nothing.
+static void
+test_job_times (void **state)
+{
+    (void) state;
+    placement_candidate_t c [3] = {
+        s_peer (1, 1, 0, 0, 100), s_peer (2, 1, 0, 0, 100), s_peer (3, 1, 0, 0, 100)
+    };
+    c [0].job_ms = 3000;                //  a slow host
+    c [1].job_ms = 1000;
+    int chosen [3] = { 0, 0, 0 };
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        uint64_t rng = seed;
+        chosen [placement_choose (c, 3, &rng)]++;
+    }
+    assert_int_equal (chosen [0], 0);
+    assert_true (chosen [1] > 0 && chosen [2] > 0);
+    //  Within the margin: both used.
+    c [0].job_ms = 1400;
+    memset (chosen, 0, sizeof chosen);
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        uint64_t rng = seed;
+        chosen [placement_choose (c, 3, &rng)]++;
+    }
+    assert_true (chosen [0] > 0 && chosen [1] > 0);
+}
+
+//  Holding a job for a faster busy peer: only when it ends there clearly
+//  sooner, counting the wait for our job there.
+static void
+test_hold (void **state)
+{
+    (void) state;
+    placement_candidate_t c [2] = { s_peer (1, 1, 0, 0, 100), s_peer (2, 1, 1, 1, 400) };
+    c [0].job_ms = 3000;                //  free, slow
+    c [0].frees_in_ms = -1;
+    c [1].job_ms = 800;                 //  busy with our job, ends in 400 ms
+    c [1].frees_in_ms = 400;
+    assert_true (placement_hold (c, 2, 0));
+    c [1].frees_in_ms = 1500;           //  2300 ms there: not clearly sooner
+    assert_false (placement_hold (c, 2, 0));
+    c [1].frees_in_ms = -1;             //  others' jobs there: unknown
+    assert_false (placement_hold (c, 2, 0));
+    c [1].frees_in_ms = 400;
+    c [1].excluded = true;              //  it refused this job
+    assert_false (placement_hold (c, 2, 0));
+    c [1].excluded = false;
+    c [0].job_ms = 0;                   //  nothing measured at the chosen one
+    assert_false (placement_hold (c, 2, 0));
+    c [0].job_ms = 3000;
+    c [1].busy = c [1].in_flight = 0;   //  free: choose takes it, nothing to hold for
+    assert_false (placement_hold (c, 2, 0));
+    assert_false (placement_hold (c, 2, -1));
+}
+
 int
 main (void)
 {
@@ -249,6 +305,8 @@ main (void)
         cmocka_unit_test (test_deterministic),
         cmocka_unit_test (test_eligible),
         cmocka_unit_test (test_known_bounded),
+        cmocka_unit_test (test_job_times),
+        cmocka_unit_test (test_hold),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
