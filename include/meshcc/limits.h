@@ -134,10 +134,11 @@
 #define NODE_LOAD_WINDOW_MS         10000
 //  A cgroup-confined node is saturated while its cgroup was throttled at
 //  its quota in at least this share of the CFS periods, averaged over
-//  this window, counting only ticks in which no compile of ours ran; or
-//  while no such tick is this recent (after each local compile, one clean
-//  tick says whether there is room for the next). Its jobs then go to
-//  peers with a free slot before its own free slots.
+//  this window, not counting ticks in which our compiles alone could fill
+//  the quota; or while no counted tick is this recent (after a local
+//  compile on less than a core, one clean tick says whether there is room
+//  for the next). Its jobs then go to peers with a free slot before its
+//  own free slots.
 #define NODE_SATURATION_THROTTLED   0.5
 #define NODE_SATURATION_WINDOW_MS   3000
 #define NODE_SATURATION_FRESH_MS    (2 * GOSSIP_INTERVAL_MS + GOSSIP_INTERVAL_MS / 2)

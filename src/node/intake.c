@@ -181,7 +181,7 @@ s_give_slot (intake_conn_t *conn)
     conn->since = zclock_mono ();
     conn->local_start = zclock_usecs ();
     node->local_running++;
-    node->slots_used = true;
+    node_slot_taken (node);
     return true;
 }
 
@@ -219,7 +219,7 @@ s_request (intake_conn_t *conn)
     }
     free (conn->out);
     conn->out = NULL;
-    if (node_free_slots (node) > 0 && !node->saturated) {
+    if (node_free_slots (node) > 0 && !node->saturation.saturated) {
         //  The fast path: no job, no listing, no fork here. The wrapper
         //  execs the compiler, which keeps this connection open. (A
         //  saturated node places the job like any other: peers first.)

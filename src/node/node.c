@@ -688,47 +688,34 @@ s_read_load (node_t *self, int64_t now)
     self->load_milli = (uint32_t) (self->cgroup_load * 1000 + 0.5);
 }
 
-//  Whether a cgroup-confined node is saturated: its own work (make,
-//  libtool, the listings, a colleague's processes) already uses its whole
-//  quota, so a compile in a local slot would be paid by the origin's work
-//  for every remote job. Measured by the kernel: the share of CFS periods
-//  in which the cgroup was throttled, averaged over
-//  NODE_SATURATION_WINDOW_MS, counting only ticks in which no compile of
-//  ours ran (on less than a core one compile alone is throttled every
-//  period). Until such a tick is at most NODE_SATURATION_FRESH_MS old the
-//  node counts as saturated: after each local compile, one clean tick
-//  says whether there is room for the next. (Counting runnable processes
-//  instead called a half-core origin saturated while it was throttled in
-//  a tenth of the periods: on a shared machine processes wait for a CPU,
-//  not only for their quota.)
+//  Whether a cgroup-confined node is saturated (saturation.h): the work it
+//  has (make, libtool, the listings, a colleague's processes, the compiles
+//  already in its slots) fills its quota, so one more local compile would
+//  only split the same quota and be paid by the origin's work for every
+//  remote job. (Counting runnable processes instead called a half-core
+//  origin saturated while it was throttled in a tenth of its periods: on a
+//  shared machine processes wait for a CPU, not only for their quota.)
 static void
 s_read_saturation (node_t *self, int64_t now)
 {
     uint64_t periods, throttled;
     if (!self->share.dir [0]
     ||  sysinfo_cgroup_throttling (self->share.dir, &periods, &throttled)) {
-        self->saturated = false;
+        self->saturation.saturated = false;
         return;
     }
-    bool busy = self->local_running + self->serving > 0;
-    if (self->cgroup_counted && !busy && !self->slots_busy && !self->slots_used
-    &&  periods >= self->cgroup_periods && throttled >= self->cgroup_throttled) {
-        uint64_t active = periods - self->cgroup_periods;
-        double share = active? (double) (throttled - self->cgroup_throttled) / active: 0;
-        double elapsed = self->throttle_fresh? (double) (now - self->throttle_fresh)
-                                             : NODE_SATURATION_WINDOW_MS;
-        double keep = exp (-elapsed / NODE_SATURATION_WINDOW_MS);
-        self->throttled_share = self->throttled_share * keep + share * (1 - keep);
-        self->throttle_fresh = now;
-    }
-    self->cgroup_periods = periods;
-    self->cgroup_throttled = throttled;
-    self->cgroup_counted = true;
-    self->slots_busy = busy;
-    self->slots_used = false;
-    self->saturated = !self->throttle_fresh
-                   || now - self->throttle_fresh > NODE_SATURATION_FRESH_MS
-                   || self->throttled_share >= NODE_SATURATION_THROTTLED;
+    node_slot_taken (self);
+    saturation_update (&self->saturation, now, periods, throttled, self->slots_peak,
+                       self->share.quota_milli);
+    self->slots_peak = self->local_running + self->serving;
+}
+
+void
+node_slot_taken (node_t *self)
+{
+    uint32_t busy = self->local_running + self->serving;
+    if (busy > self->slots_peak)
+        self->slots_peak = busy;
 }
 
 static int
@@ -851,8 +838,8 @@ node_status (node_t *self)
     s_set (record, "queued", "%u", state->queued);
     if (self->share.quota_milli) {
         s_set (record, "cpu_quota", "%.3f", self->share.quota_milli / 1000.0);
-        s_set (record, "cpu_saturated", "%s", self->saturated? "true": "false");
-        s_set (record, "cpu_throttled", "%.2f", self->throttled_share);
+        s_set (record, "cpu_saturated", "%s", self->saturation.saturated? "true": "false");
+        s_set (record, "cpu_throttled", "%.2f", self->saturation.share);
     }
     s_set (record, "load", "%.2f", state->load_milli / 1000.0);
     s_set (record, "speed", "%u", state->speed);

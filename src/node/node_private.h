@@ -12,6 +12,7 @@
 #include "meshcc/limits.h"
 #include "meshcc/meshkey.h"
 #include "meshcc/node.h"
+#include "meshcc/saturation.h"
 #include "meshcc/sysinfo.h"
 #include "meshcc/node_store.h"
 #include "meshcc/fetch_wire.h"
@@ -109,15 +110,10 @@ struct _node_t {
     sysinfo_share_t share;          //  our cgroup's quota and directory
     double   cgroup_load;           //  others' runnable processes there, averaged
     int64_t  load_read;             //  zclock_mono of the last read
-    uint64_t cgroup_periods, cgroup_throttled;  //  cpu.stat at the last tick
-    bool     cgroup_counted;        //  the two above hold a reading
-    bool     slots_used;            //  a slot of ours started since the last tick
-    bool     slots_busy;            //  ... or was busy at the last tick
-    double   throttled_share;       //  of CFS periods, while no compile of ours ran, averaged
-    int64_t  throttle_fresh;        //  zclock_mono of the last such tick, 0: none
-    bool     saturated;             //  a cgroup-confined node's slice is full
-                                    //  (or not known to be free): its jobs go to
-                                    //  peers before its slots
+    uint32_t slots_peak;            //  most of our slots busy at once since the last tick
+    saturation_t saturation;        //  .saturated: a cgroup-confined node's slice is
+                                    //  full (or not known to have room): its jobs
+                                    //  go to peers before its slots
     int64_t  started;               //  zclock_mono at start
     int64_t  last_save;
     bool     peers_joined;          //  a member joined since the last save
@@ -169,6 +165,9 @@ void    node_answer_fetch (node_t *self, zframe_t *routing_id, const fetch_reque
                            const char *path, node_fetch_answer_fn *answer, uint64_t *served_p);
 //  Slots free here now (local compiles and peers' jobs share them).
 uint32_t node_free_slots (node_t *self);
+//  Notes how many of our slots are busy now (for the saturation reading);
+//  called whenever one is taken.
+void     node_slot_taken (node_t *self);
 //  Encodes and sends a small job message (ACCEPTED, REFUSED, NEED, ...).
 int     node_send_job_msg (node_t *self, zsock_t *sock, zframe_t *routing_id,
                            const job_msg_t *msg);

@@ -806,7 +806,7 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
 {
     node_t *node = job->origin->node;
     bool local = node_free_slots (node) > 0;
-    if (local && !node->saturated) {
+    if (local && !node->saturation.saturated) {
         s_start_local (job);
         return true;
     }

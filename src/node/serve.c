@@ -418,7 +418,7 @@ serve_on_msg (serve_t *self, zframe_t *routing_id, job_msg_t *msg)
             return;
         }
         node->serving++;
-        node->slots_used = true;
+        node_slot_taken (node);
         job = (serve_job_t *) zmalloc (sizeof (serve_job_t));
         job->serve = self;
         snprintf (job->key, sizeof job->key, "%s", key);

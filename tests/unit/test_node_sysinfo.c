@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "meshcc/saturation.h"
 #include "meshcc/sysinfo.h"
 
 static char s_dir [256];
@@ -276,6 +277,53 @@ test_throttling (void **state)
     assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &periods, &throttled), -1);
 }
 
+//  Saturation from the CFS counters, one 200 ms tick at a time.
+static void
+test_saturation (void **state)
+{
+    (void) state;
+    saturation_test (false);
+    saturation_t s = { 0 };
+    uint64_t p = 100, t = 0;
+    int64_t now = 10000;
+    assert_true (saturation_update (&s, now, p, t, 0, 500));     //  nothing known yet
+    //  A half-core origin whose make and listings are throttled in a
+    //  tenth of the periods: room for a compile.
+    for (int i = 0; i < 20; i++) {
+        p += 2;
+        t += i % 5 == 0;
+        saturation_update (&s, now += 200, p, t, 0, 500);
+    }
+    assert_false (s.saturated);
+    assert_true (s.share > 0.05 && s.share < 0.2);
+    //  Its one local compile is throttled every period: those ticks are not
+    //  counted; the tick after it ends is.
+    for (int i = 0; i < 10; i++)
+        saturation_update (&s, now += 200, p += 2, t += 2, 1, 500);
+    assert_true (s.saturated);          //  not known to have room meanwhile
+    assert_true (s.share < 0.2);
+    assert_false (saturation_update (&s, now += 200, p += 2, t, 0, 500));
+    //  Its own work throttled in most periods (a quarter-core origin
+    //  feeding seven peers): saturated within the window.
+    for (int i = 0; i < 20; i++)
+        saturation_update (&s, now += 200, p += 2, t += 2, 0, 250);
+    assert_true (s.saturated);
+    assert_true (s.share > 0.7);
+    //  A four-core slice with two compiles of ours running counts them:
+    //  throttled means full, and a third compile would only split it.
+    saturation_t four = { 0 };
+    saturation_update (&four, now, p, t, 0, 4000);
+    for (int i = 0; i < 5; i++)
+        saturation_update (&four, now += 200, p += 2, t, 2, 4000);
+    assert_false (four.saturated);
+    for (int i = 0; i < 20; i++)
+        saturation_update (&four, now += 200, p += 2, t += 2, 2, 4000);
+    assert_true (four.saturated);
+    //  Counters that went back (a new cgroup): not counted, kept as read.
+    saturation_update (&four, now += 200, 5, 0, 0, 4000);
+    assert_int_equal (four.periods, 5);
+}
+
 static void
 test_share_here (void **state)
 {
@@ -301,6 +349,7 @@ main (void)
         cmocka_unit_test (test_quota),
         cmocka_unit_test (test_others_runnable),
         cmocka_unit_test (test_throttling),
+        cmocka_unit_test (test_saturation),
         cmocka_unit_test (test_share_here),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
