@@ -135,13 +135,14 @@
 //  A cgroup-confined node is saturated while its cgroup was throttled at
 //  its quota in at least this share of the CFS periods, averaged over
 //  this window, not counting ticks in which our compiles alone could fill
-//  the quota; or while no counted tick is this recent (after a local
-//  compile on less than a core, one clean tick says whether there is room
-//  for the next). Its jobs then go to peers with a free slot before its
-//  own free slots.
+//  the quota; or while no counted tick is this recent: a node whose slots
+//  stay busy is measured again at least once per window (one tick of an
+//  idle slot), a measurement is used for the compiles that start within
+//  it. Its jobs then go to peers with a free slot before its own free
+//  slots.
 #define NODE_SATURATION_THROTTLED   0.5
 #define NODE_SATURATION_WINDOW_MS   3000
-#define NODE_SATURATION_FRESH_MS    (2 * GOSSIP_INTERVAL_MS + GOSSIP_INTERVAL_MS / 2)
+#define NODE_SATURATION_FRESH_MS    NODE_SATURATION_WINDOW_MS
 //  How often such a node reads its cgroup's processes.
 #define NODE_CGROUP_READ_MS         500
 //  While leaving, sends that found no connection yet are retried this

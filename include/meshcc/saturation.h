@@ -9,7 +9,9 @@
 //  NODE_SATURATION_WINDOW_MS; ticks in which our compiles alone could fill
 //  the quota (one compile on less than a core is throttled every period)
 //  say nothing about the rest and are not counted; and until a counted
-//  tick is at most NODE_SATURATION_FRESH_MS old, it counts as saturated.
+//  tick is at most NODE_SATURATION_FRESH_MS old, it counts as saturated
+//  (a node whose slots stay busy is measured again once per window, at
+//  the cost of one tick of an idle slot).
 
 #ifndef MESHCC_SATURATION_H_INCLUDED
 #define MESHCC_SATURATION_H_INCLUDED

@@ -836,8 +836,9 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     free (peers);
     if (!peer) {
         //  Saturated here: the job waits for a peer's slot, unless no peer
-        //  offers any (then our own slot after all).
-        if (local && *capacity_p == 0) {
+        //  offers any (then our own slot after all; *capacity_p counts
+        //  our own slots too).
+        if (local && *capacity_p <= node->config->slots) {
             s_start_local (job);
             return true;
         }

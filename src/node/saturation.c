@@ -47,8 +47,12 @@ saturation_test (bool verbose)
     int64_t now = 1200;
     for (int i = 0; i < 3; i++)
         saturation_update (&s, now += 200, p += 2, t += 2, 1, 500);
+    assert (s.share < 0.1 && !s.saturated);
+    //  ... and once no counted tick is within the window, not known to be
+    //  free until one is.
+    for (int i = 0; i < 15; i++)
+        saturation_update (&s, now += 200, p += 2, t += 2, 1, 500);
     assert (s.share < 0.1);
-    //  ... but the node is not known to be free until a counted tick.
     assert (s.saturated);
     assert (!saturation_update (&s, now += 200, p += 2, t, 0, 500));
     if (verbose)

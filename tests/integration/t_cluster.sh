@@ -237,6 +237,25 @@ check "host 0's node sent it to a peer (${STATS_SENT_KEYS[0]} $sent0 -> $sent), 
     eval '[ "${sent%.*}" -gt "$sent0" ] && [ "$(stats_value h0 fallbacks)" = 0 ]'
 check "h0 did not compile it in its free slot (jobs_local $local0 -> $(stats_value h0 jobs_local))" \
     test "$(stats_value h0 jobs_local)" = "$local0"
+# With no peer left, the saturated host's own slot takes the job at once
+# (it waited for a peer's slot that no one offered, until the queue timed out).
+kill -TERM "${NODE_PID[h1]}" 2>/dev/null
+wait "${NODE_PID[h1]}" 2>/dev/null
+h1_gone () { case $(state_of h0 h1) in left|dead|absent) return 0;; esac; return 1; }
+wait_until 15 h1_gone || note "h0 still lists h1 as $(state_of h0 h1)"
+local0=$(stats_value h0 jobs_local) || local0="?"
+t0=$(now_us)
+"$CLUSTER" exec "$CNAME" 0 -- env MESHCC_DIR="$T/h0" MESHCC_STRICT=1 TMPDIR="$T/tmp" \
+    timeout -k 5 30 "$MESHCC" gcc -g -O2 -c tiny.c -o tiny2.o 2>"$T/compile2.err"; rc=$?
+took=$(( ($(now_us) - t0) / 1000 ))
+if [ $rc = 0 ] && cmp -s tiny2.o ref.o && h0_saturated; then
+    ok "saturated h0 with no peer compiles in its own slot (exit 0, ${took} ms, the object gcc gives)"
+else
+    not_ok "saturated h0 with no peer compiles in its own slot (exit $rc, ${took} ms, saturated: $(status_field h0 cpu_saturated))"
+    sed 's/^/#   stderr: /' "$T/compile2.err"
+fi
+check "... in its local slot (jobs_local $local0 -> $(stats_value h0 jobs_local)), no fallback" \
+    eval '[ "$(stats_value h0 jobs_local)" -gt "$local0" ] && [ "$(stats_value h0 fallbacks)" = 0 ]'
 kill "$BUSY0" 2>/dev/null
 cd "$T" || true
 
