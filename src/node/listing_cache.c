@@ -29,6 +29,7 @@
 
 #define S_MAX_GUARDS 50000          //  bases x name directories kept per entry
 #define S_NONE UINT32_MAX
+#define S_FINE_MARGIN_NS (50 * 1000000LL)
 
 typedef struct {
     int64_t  mtime_ns, ctime_ns;
@@ -424,6 +425,19 @@ listing_cache_lookup (listing_cache_t *self, const uint8_t key [LISTING_KEY_SIZE
     return deps;
 }
 
+//  Whether `ctime` is surely before `started_ns`: by the racy window on a
+//  file system with whole-second times (a zero nanosecond part), by
+//  S_FINE_MARGIN_NS elsewhere (the kernel stamps inodes from a clock that
+//  ticks once per jiffy, 1-10 ms). A build restores its tree and starts
+//  compiling within a second: the whole window would call every header
+//  of the copy new.
+static bool
+s_older (const listing_cache_t *self, const struct timespec *ctime, int64_t started_ns)
+{
+    int64_t ns = (int64_t) ctime->tv_sec * 1000000000 + ctime->tv_nsec;
+    return ns < started_ns - (ctime->tv_nsec? S_FINE_MARGIN_NS: self->racy_ns);
+}
+
 //  Remembers the unlisted candidates that exist in the exactly stamped
 //  directories (read once each); returns the bytes they take. Where the
 //  directory changed within the racy window (a build writes its objects
@@ -462,9 +476,7 @@ s_entry_passed (listing_cache_t *self, s_entry_t *entry, int64_t started_ns)
                 continue;
             struct stat st;
             if (!trusted
-            &&  (lstat (candidate, &st)
-                 || (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec
-                    >= started_ns - self->racy_ns))
+            &&  (lstat (candidate, &st) || !s_older (self, &st.st_ctim, started_ns)))
                 continue;
             zhashx_insert (entry->passed, candidate, (void *) 1);
             bytes += strlen (candidate) + 48;
@@ -842,7 +854,7 @@ listing_cache_test (bool verbose)
     unlink (path);
     //  Its directory changed within the racy window of the listing (a
     //  build writes next to its sources): what was there is then known
-    //  by the inode's ctime. One made just now counts ...
+    //  by the inode's ctime. One made as the listing started counts ...
     s_backdate (first);
     snprintf (path, sizeof path, "%s/sub", first);
     struct timespec later [2];
@@ -850,11 +862,31 @@ listing_cache_test (bool verbose)
     later [0].tv_sec += 5;
     later [1] = later [0];
     assert (utimensat (AT_FDCWD, path, later, 0) == 0);
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns (), NULL, NULL));
+    struct stat st;
+    snprintf (path, sizeof path, "%s/sub/h.h", first);
+    assert (stat (path, &st) == 0);
+    int64_t made = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    assert (listing_cache_store (cache, key, src, deps, dirs, made + 1000000, NULL, NULL));
     assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
     //  ... one made 3 s before the listing started does not (a listing
-    //  that starts 3 s from now).
-    assert (listing_cache_store (cache, key, src, deps, dirs, s_now_ns () + 3000000000LL,
+    //  that starts 3 s later), nor, with nanosecond times, one made 0.2 s
+    //  before.
+    assert (listing_cache_store (cache, key, src, deps, dirs, made + 3000000000LL,
+                                 NULL, NULL));
+    got = listing_cache_lookup (cache, key, NULL, NULL);
+    assert (got);
+    zlist_destroy (&got);
+    if (st.st_ctim.tv_nsec) {
+        assert (listing_cache_store (cache, key, src, deps, dirs, made + 200000000LL,
+                                     NULL, NULL));
+        got = listing_cache_lookup (cache, key, NULL, NULL);
+        assert (got);
+        zlist_destroy (&got);
+        assert (listing_cache_store (cache, key, src, deps, dirs, made + 20000000LL,
+                                     NULL, NULL));
+        assert (listing_cache_lookup (cache, key, NULL, NULL) == NULL);
+    }
+    assert (listing_cache_store (cache, key, src, deps, dirs, made + 3000000000LL,
                                  NULL, NULL));
     got = listing_cache_lookup (cache, key, NULL, NULL);
     assert (got);
