@@ -240,11 +240,14 @@ static int
 s_package_in_background (s_package_task_t *task)
 {
     pthread_t thread;
-    if (pthread_create (&thread, NULL, s_package_idle, task))
-        s_package_idle (task);
-    else
+    if (pthread_create (&thread, NULL, s_package_idle, task) == 0) {
         pthread_join (thread, NULL);
-    return task->package_rc;
+        return task->package_rc;
+    }
+    //  No thread: here, at the worker's own priority (lowering it would
+    //  slow every later job on this worker).
+    return toolchain_package (task->invoked, task->self->dir, &task->info,
+                              task->err, sizeof task->err);
 }
 
 //  Worker: the registry may know this compiler (same weak key, archive
