@@ -251,29 +251,37 @@ test_others_runnable (void **state)
     assert_int_equal (sysinfo_cgroup_runnable ("/nonexistent", 1, &all, &count), -1);
 }
 
+//  Writes `text` as cgroup `name`'s cpu.stat and reads it back.
+static int
+s_throttling (const char *name, const char *text, uint64_t *periods_p, uint64_t *throttled_p)
+{
+    char file [64], dir [400];
+    snprintf (file, sizeof file, "%s/cpu.stat", name);
+    s_write (file, text);
+    snprintf (dir, sizeof dir, "%s/%s", s_dir, name);
+    return sysinfo_cgroup_throttling (dir, periods_p, throttled_p);
+}
+
 //  cpu.stat as cgroup v1 and v2 write it: the periods it wanted the CPU
 //  in, and those it was throttled in.
 static void
 test_throttling (void **state)
 {
     (void) state;
-    char dir [400];
     uint64_t periods = 0, throttled = 0;
-    snprintf (dir, sizeof dir, "%s/t1", s_dir);
-    s_write ("t1/cpu.stat", "nr_periods 140\nnr_throttled 89\nthrottled_time 5699078276\n"
-                            "nr_bursts 0\nburst_time 0\n");
-    assert_int_equal (sysinfo_cgroup_throttling (dir, &periods, &throttled), 0);
+    assert_int_equal (s_throttling ("t1", "nr_periods 140\nnr_throttled 89\n"
+                                    "throttled_time 5699078276\nnr_bursts 0\nburst_time 0\n",
+                                    &periods, &throttled), 0);
     assert_int_equal (periods, 140);
     assert_int_equal (throttled, 89);
-    snprintf (dir, sizeof dir, "%s/t2", s_dir);
-    s_write ("t2/cpu.stat", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n"
-                            "nr_periods 7\nnr_throttled 2\nthrottled_usec 400\n");
-    assert_int_equal (sysinfo_cgroup_throttling (dir, &periods, &throttled), 0);
+    assert_int_equal (s_throttling ("t2", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n"
+                                    "nr_periods 7\nnr_throttled 2\nthrottled_usec 400\n",
+                                    &periods, &throttled), 0);
     assert_int_equal (periods, 7);
     assert_int_equal (throttled, 2);
     //  v2 without the cpu controller: usage only, no bandwidth counters
-    s_write ("t2/cpu.stat", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n");
-    assert_int_equal (sysinfo_cgroup_throttling (dir, &periods, &throttled), -1);
+    assert_int_equal (s_throttling ("t2", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n",
+                                    &periods, &throttled), -1);
     assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &periods, &throttled), -1);
 }
 
