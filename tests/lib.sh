@@ -431,6 +431,45 @@ start_compile_mesh () {
     note "compile mesh up: $origin (--slots ${ORIGIN_SLOTS:-0}) and ${peers[*]} (--slots ${PEER_SLOTS:-2}) in ${WAITED}s"
 }
 
+# gen_project DIR FILES FUNCTIONS: a project of FILES C files (one with a
+# warning) with FUNCTIONS functions each, so a compile takes a noticeable
+# fraction of a second at -O2, and a Makefile writing .o and .d files.
+gen_project () {
+    local dir=$1 files=$2 funcs=$3 i
+    mkdir -p "$dir/src" "$dir/include"
+    cat >"$dir/include/common.h" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#define MIX(a, b) (((a) * 31u) ^ ((b) + __LINE__))
+EOF
+    for ((i = 1; i <= files; i++)); do
+        awk -v n="$i" -v f="$funcs" 'BEGIN {
+            print "#include \"common.h\""
+            for (k = 0; k < f; k++) {
+                printf "unsigned f%d_%d (unsigned x, const char *s) {\n", n, k
+                printf "    unsigned h = %d;\n    for (unsigned i = 0; i < x %% 97u; i++) {\n", k
+                printf "        h = MIX (h, i * %du) + (unsigned) strlen (s);\n", k + n
+                printf "        switch (h %% 7u) { case 0: h += %d; break; case 1: h ^= x; break; case 3: h *= 5u; break; default: h -= i; }\n", k
+                printf "    }\n    return h;\n}\n"
+            }
+            if (n == 3) print "int warned (void) { int unused; return 0; }"
+        }' >"$dir/src/f$i.c"
+    done
+    cat >"$dir/Makefile" <<'EOF'
+CC ?= gcc
+CFLAGS = -g -O2 -Wall -Iinclude
+SRCS = $(sort $(wildcard src/*.c))
+OBJS = $(patsubst src/%.c,obj/%.o,$(SRCS))
+all: $(OBJS)
+obj/%.o: src/%.c
+	@mkdir -p obj
+	$(CC) $(CFLAGS) -MD -MF obj/$*.d -c $< -o $@
+clean:
+	rm -rf obj
+.PHONY: all clean
+EOF
+}
+
 # same_files DIR_A DIR_B FILE...: every FILE (relative) is byte-identical
 # under DIR_A and DIR_B; notes each difference (with the first differing
 # bytes) and fails if there is any.

@@ -62,6 +62,10 @@ typedef struct {
     //  (heartbeat `seen_version`) was made: its running count still holds
     //  them, so they are taken off it. Without this a freed slot stays
     //  invisible for a gossip round and queued jobs wait for nothing.
+    //  The state held when a job's slot frees is taken as seen then
+    //  (s_peer_seen), not only at the next placement: a state made before
+    //  the job ended, first looked at after it, would wipe the end out
+    //  and keep the free slot hidden for another round.
     uint64_t seen_version;
     uint32_t ended_since;
     double   job_ms;                //  our jobs' time there, send to result, averaged (0: none yet)
@@ -91,6 +95,7 @@ struct _origin_job_t {
     bool      cancelled;            //  the wrapper went away: answer nobody
     bool      deferred;             //  counted once in local_deferred
     bool      held;                 //  counted once in held_for_faster
+    bool      slot_freed;           //  its RESULT came: counted in the peer's ended_since
     uint64_t  conn;                 //  the wrapper's connection (intake.c)
     //  The request
     char     *cwd, *compiler;
@@ -161,16 +166,41 @@ s_reply (origin_job_t *job, int count, const void *const data [], const size_t s
     job->conn = 0;
 }
 
+//  Takes the gossip state `member` holds now as the one seen for `peer`:
+//  our jobs that end from now on are not in its running count.
+static void
+s_peer_seen (origin_peer_t *peer, const gossip_member_t *member)
+{
+    if (member && member->state.version != peer->seen_version) {
+        peer->seen_version = member->state.version;
+        peer->ended_since = 0;
+    }
+}
+
+//  The slot `job` held at its peer is free (its RESULT came, or the job
+//  ends there): taken off the peer's gossiped running count, once.
+//  `answered`: the peer sent the RESULT, so it had the job.
+static void
+s_free_peer_slot (origin_job_t *job, bool answered)
+{
+    origin_peer_t *peer = job->peer;
+    if (!peer || job->slot_freed)
+        return;
+    //  A job the peer accepted held one of its slots until now.
+    if (answered || job->state == JOB_RUNNING || job->state == JOB_SENDING_BLOBS) {
+        s_peer_seen (peer, gossip_lookup (job->origin->node->gossip, peer->id));
+        peer->ended_since++;
+        job->slot_freed = true;
+    }
+}
+
 static void
 s_leave_peer (origin_job_t *job)
 {
     if (job->peer) {
         if (job->peer->in_flight)
             job->peer->in_flight--;
-        //  A job the peer accepted held one of its slots until now.
-        if (job->state == JOB_RUNNING || job->state == JOB_SENDING_BLOBS
-        ||  job->state == JOB_WRITING)
-            job->peer->ended_since++;
+        s_free_peer_slot (job, false);
         job->peer = NULL;
     }
 }
@@ -677,6 +707,7 @@ s_send_to (origin_job_t *job, origin_peer_t *peer)
 {
     node_t *node = job->origin->node;
     job->peer = peer;
+    job->slot_freed = false;
     peer->in_flight++;
     free (job->inline_hashes);
     job->inline_hashes = (uint8_t (*) [BLOB_HASH_SIZE])
@@ -733,10 +764,7 @@ s_candidates (origin_job_t *job, placement_candidate_t *candidates,
         memset (candidate, 0, sizeof *candidate);
         memcpy (candidate->id, member->state.id, MESHCC_ID_SIZE);
         candidate->slots = member->state.slots;
-        if (member->state.version != peer->seen_version) {
-            peer->seen_version = member->state.version;
-            peer->ended_since = 0;
-        }
+        s_peer_seen (peer, member);
         uint32_t running = member->state.running > peer->ended_since
                          ? member->state.running - peer->ended_since: 0;
         candidate->busy = running + member->state.queued;
@@ -1088,6 +1116,9 @@ origin_on_msg (origin_t *self, link_t *link, job_msg_t *msg)
             break;
         }
         case JOB_WIRE_RESULT: {
+            //  Its slot there is free now, though in_flight holds the
+            //  peer busy for us until the outputs are written.
+            s_free_peer_slot (job, true);
             if (job->cancelled) {
                 //  Nobody waits for it: no output is written.
                 s_finish (job);
