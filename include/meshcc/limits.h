@@ -132,9 +132,10 @@
 //  The averaging window of a cgroup-confined node's load (the kernel's
 //  load average uses one minute; a build changes faster).
 #define NODE_LOAD_WINDOW_MS         10000
-//  A cgroup-confined node is saturated while its cgroup was throttled at
-//  its quota in at least this share of the CFS periods, averaged over
-//  this window, not counting ticks in which our compiles alone could fill
+//  A cgroup-confined node is saturated while the work in its cgroup wants
+//  at least this share of its quota beyond the quota (the time it was
+//  throttled, summed over CPUs, over the quota), averaged over this
+//  window, not counting ticks in which our compiles alone could fill
 //  the quota; or while no counted tick is this recent: a node whose slots
 //  stay busy is measured again at least once per window (one tick of an
 //  idle slot), a measurement is used for the compiles that start within

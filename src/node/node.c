@@ -694,18 +694,21 @@ s_read_load (node_t *self, int64_t now)
 //  only split the same quota and be paid by the origin's work for every
 //  remote job. (Counting runnable processes instead called a half-core
 //  origin saturated while it was throttled in a tenth of its periods: on a
-//  shared machine processes wait for a CPU, not only for their quota.)
+//  shared machine processes wait for a CPU, not only for their quota.
+//  Counting throttled periods called a one-core origin saturated while
+//  one listing ran: one process alone reaches a one-core quota at the end
+//  of every period, and is held back for no time.)
 static void
 s_read_saturation (node_t *self, int64_t now)
 {
-    uint64_t periods, throttled;
+    uint64_t throttled_us;
     if (!self->share.dir [0]
-    ||  sysinfo_cgroup_throttling (self->share.dir, &periods, &throttled)) {
+    ||  sysinfo_cgroup_throttling (self->share.dir, &throttled_us)) {
         self->saturation.saturated = false;
         return;
     }
     node_slot_taken (self);
-    saturation_update (&self->saturation, now, periods, throttled, self->slots_peak,
+    saturation_update (&self->saturation, now, throttled_us, self->slots_peak,
                        self->share.quota_milli);
     self->slots_peak = self->local_running + self->serving;
 }

@@ -253,87 +253,99 @@ test_others_runnable (void **state)
 
 //  Writes `text` as cgroup `name`'s cpu.stat and reads it back.
 static int
-s_throttling (const char *name, const char *text, uint64_t *periods_p, uint64_t *throttled_p)
+s_throttling (const char *name, const char *text, uint64_t *throttled_us_p)
 {
     char file [64], dir [400];
     snprintf (file, sizeof file, "%s/cpu.stat", name);
     s_write (file, text);
     snprintf (dir, sizeof dir, "%s/%s", s_dir, name);
-    return sysinfo_cgroup_throttling (dir, periods_p, throttled_p);
+    return sysinfo_cgroup_throttling (dir, throttled_us_p);
 }
 
-//  cpu.stat as cgroup v1 and v2 write it: the periods it wanted the CPU
-//  in, and those it was throttled in.
+//  cpu.stat as cgroup v1 and v2 write it: the time held back at the
+//  quota, in ns (v1) or µs (v2), read as µs.
 static void
 test_throttling (void **state)
 {
     (void) state;
-    uint64_t periods = 0, throttled = 0;
+    uint64_t throttled = 0;
     assert_int_equal (s_throttling ("t1", "nr_periods 140\nnr_throttled 89\n"
                                     "throttled_time 5699078276\nnr_bursts 0\nburst_time 0\n",
-                                    &periods, &throttled), 0);
-    assert_int_equal (periods, 140);
-    assert_int_equal (throttled, 89);
+                                    &throttled), 0);
+    assert_int_equal (throttled, 5699078);
     assert_int_equal (s_throttling ("t2", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n"
                                     "nr_periods 7\nnr_throttled 2\nthrottled_usec 400\n",
-                                    &periods, &throttled), 0);
-    assert_int_equal (periods, 7);
-    assert_int_equal (throttled, 2);
+                                    &throttled), 0);
+    assert_int_equal (throttled, 400);
     //  v2 without the cpu controller: usage only, no bandwidth counters
     assert_int_equal (s_throttling ("t2", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n",
-                                    &periods, &throttled), -1);
-    assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &periods, &throttled), -1);
+                                    &throttled), -1);
+    assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &throttled), -1);
 }
 
-//  Saturation from the CFS counters, one 200 ms tick at a time.
+//  Saturation from the CFS throttled time, one 200 ms tick at a time:
+//  `over` thousandths of a core wanted beyond the quota hold the cgroup
+//  back 200 × over µs per tick.
 static void
 test_saturation (void **state)
 {
     (void) state;
     saturation_test (false);
     saturation_t s = { 0 };
-    uint64_t p = 100, t = 0;
+    uint64_t t = 0;
     int64_t now = 10000;
-    assert_true (saturation_update (&s, now, p, t, 0, 500));     //  nothing known yet
-    //  A half-core origin whose make and listings are throttled in a
-    //  tenth of the periods: room for a compile.
-    for (int i = 0; i < 20; i++) {
-        p += 2;
-        t += i % 5 == 0;
-        saturation_update (&s, now += 200, p, t, 0, 500);
-    }
+    assert_true (saturation_update (&s, now, t, 0, 1000));      //  nothing known yet
+    //  A one-core origin running one listing after another: one process
+    //  reaches the quota at the end of every period but is held back for
+    //  next to nothing (counting throttled periods called it saturated).
+    for (int i = 0; i < 20; i++)
+        saturation_update (&s, now += 200, t += 200 * 5, 0, 1000);
     assert_false (s.saturated);
-    assert_true (s.share > 0.05 && s.share < 0.2);
-    //  Its one local compile is throttled every period: those ticks are not
-    //  counted, the last measurement holds for a window ...
+    assert_true (s.share < 0.02);
+    //  A half-core origin whose make and listings want 0.55 cores: room
+    //  for a compile.
+    saturation_t half = { 0 };
+    saturation_update (&half, now, t, 0, 500);
+    for (int i = 0; i < 20; i++)
+        saturation_update (&half, now += 200, t += 200 * 50, 0, 500);
+    assert_false (half.saturated);
+    assert_true (half.share > 0.05 && half.share < 0.15);
+    //  Its one local compile is held back every period: those ticks are
+    //  not counted, the last measurement holds for a window ...
     for (int i = 0; i < 10; i++)
-        saturation_update (&s, now += 200, p += 2, t += 2, 1, 500);
-    assert_false (s.saturated);
+        saturation_update (&half, now += 200, t += 200 * 500, 1, 500);
+    assert_false (half.saturated);
     //  ... after which it is not known to have room until a counted tick.
     for (int i = 0; i < 10; i++)
-        saturation_update (&s, now += 200, p += 2, t += 2, 1, 500);
-    assert_true (s.saturated);
-    assert_true (s.share < 0.2);
-    assert_false (saturation_update (&s, now += 200, p += 2, t, 0, 500));
-    //  Its own work throttled in most periods (a quarter-core origin
-    //  feeding seven peers): saturated within the window.
+        saturation_update (&half, now += 200, t += 200 * 500, 1, 500);
+    assert_true (half.saturated);
+    assert_true (half.share < 0.15);
+    assert_false (saturation_update (&half, now += 200, t, 0, 500));
+    //  Its own work wants a whole core on a quarter-core quota (an origin
+    //  feeding seven peers): held back three quotas' worth, counted as
+    //  one; saturated within the window.
     for (int i = 0; i < 20; i++)
-        saturation_update (&s, now += 200, p += 2, t += 2, 0, 250);
-    assert_true (s.saturated);
-    assert_true (s.share > 0.7);
+        saturation_update (&half, now += 200, t += 200 * 750, 0, 250);
+    assert_true (half.saturated);
+    assert_true (half.share > 0.7 && half.share <= 1.0);
     //  A four-core slice with two compiles of ours running counts them:
-    //  throttled means full, and a third compile would only split it.
+    //  a core wanted beyond the quota is a quarter of it, room still;
+    //  three cores beyond are most of it, and a third compile would only
+    //  split the quota.
     saturation_t four = { 0 };
-    saturation_update (&four, now, p, t, 0, 4000);
-    for (int i = 0; i < 5; i++)
-        saturation_update (&four, now += 200, p += 2, t, 2, 4000);
-    assert_false (four.saturated);
+    saturation_update (&four, now, t, 0, 4000);
     for (int i = 0; i < 20; i++)
-        saturation_update (&four, now += 200, p += 2, t += 2, 2, 4000);
+        saturation_update (&four, now += 200, t += 200 * 1000, 2, 4000);
+    assert_false (four.saturated);
+    assert_true (four.share > 0.2 && four.share < 0.3);
+    for (int i = 0; i < 20; i++)
+        saturation_update (&four, now += 200, t += 200 * 3000, 2, 4000);
     assert_true (four.saturated);
-    //  Counters that went back (a new cgroup): not counted, kept as read.
-    saturation_update (&four, now += 200, 5, 0, 0, 4000);
-    assert_int_equal (four.periods, 5);
+    //  A counter that went back (a new cgroup): not counted, kept as read.
+    double share = four.share;
+    saturation_update (&four, now += 200, 5, 0, 4000);
+    assert_int_equal (four.throttled_us, 5);
+    assert_true (four.share == share);
 }
 
 static void
