@@ -283,6 +283,19 @@ test_throttling (void **state)
     assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &throttled), -1);
 }
 
+//  `ticks` ticks of 200 ms on `s`, the cgroup wanting `over` thousandths
+//  of a core beyond its quota (held back 200 × over µs per tick), with
+//  `compiles` of ours running. The clock and the counter go on in *now_p
+//  and *t_p.
+static bool
+s_ticks (saturation_t *s, int ticks, int64_t *now_p, uint64_t *t_p, uint64_t over,
+         uint32_t compiles, uint32_t quota_milli)
+{
+    for (int i = 0; i < ticks; i++)
+        saturation_update (s, *now_p += 200, *t_p += 200 * over, compiles, quota_milli);
+    return s->saturated;
+}
+
 //  Saturation from the CFS throttled time, one 200 ms tick at a time:
 //  `over` thousandths of a core wanted beyond the quota hold the cgroup
 //  back 200 × over µs per tick.
@@ -298,35 +311,25 @@ test_saturation (void **state)
     //  A one-core origin running one listing after another: one process
     //  reaches the quota at the end of every period but is held back for
     //  next to nothing (counting throttled periods called it saturated).
-    for (int i = 0; i < 20; i++)
-        saturation_update (&s, now += 200, t += 200 * 5, 0, 1000);
-    assert_false (s.saturated);
+    assert_false (s_ticks (&s, 20, &now, &t, 5, 0, 1000));
     assert_true (s.share < 0.02);
     //  A half-core origin whose make and listings want 0.55 cores: room
     //  for a compile.
     saturation_t half = { 0 };
     saturation_update (&half, now, t, 0, 500);
-    for (int i = 0; i < 20; i++)
-        saturation_update (&half, now += 200, t += 200 * 50, 0, 500);
-    assert_false (half.saturated);
+    assert_false (s_ticks (&half, 20, &now, &t, 50, 0, 500));
     assert_true (half.share > 0.05 && half.share < 0.15);
     //  Its one local compile is held back every period: those ticks are
     //  not counted, the last measurement holds for a window ...
-    for (int i = 0; i < 10; i++)
-        saturation_update (&half, now += 200, t += 200 * 500, 1, 500);
-    assert_false (half.saturated);
+    assert_false (s_ticks (&half, 10, &now, &t, 500, 1, 500));
     //  ... after which it is not known to have room until a counted tick.
-    for (int i = 0; i < 10; i++)
-        saturation_update (&half, now += 200, t += 200 * 500, 1, 500);
-    assert_true (half.saturated);
+    assert_true (s_ticks (&half, 10, &now, &t, 500, 1, 500));
     assert_true (half.share < 0.15);
     assert_false (saturation_update (&half, now += 200, t, 0, 500));
     //  Its own work wants a whole core on a quarter-core quota (an origin
     //  feeding seven peers): held back three quotas' worth, counted as
     //  one; saturated within the window.
-    for (int i = 0; i < 20; i++)
-        saturation_update (&half, now += 200, t += 200 * 750, 0, 250);
-    assert_true (half.saturated);
+    assert_true (s_ticks (&half, 20, &now, &t, 750, 0, 250));
     assert_true (half.share > 0.7 && half.share <= 1.0);
     //  A four-core slice with two compiles of ours running counts them:
     //  a core wanted beyond the quota is a quarter of it, room still;
@@ -334,13 +337,9 @@ test_saturation (void **state)
     //  split the quota.
     saturation_t four = { 0 };
     saturation_update (&four, now, t, 0, 4000);
-    for (int i = 0; i < 20; i++)
-        saturation_update (&four, now += 200, t += 200 * 1000, 2, 4000);
-    assert_false (four.saturated);
+    assert_false (s_ticks (&four, 20, &now, &t, 1000, 2, 4000));
     assert_true (four.share > 0.2 && four.share < 0.3);
-    for (int i = 0; i < 20; i++)
-        saturation_update (&four, now += 200, t += 200 * 3000, 2, 4000);
-    assert_true (four.saturated);
+    assert_true (s_ticks (&four, 20, &now, &t, 3000, 2, 4000));
     //  A counter that went back (a new cgroup): not counted, kept as read.
     double share = four.share;
     saturation_update (&four, now += 200, 5, 0, 4000);
