@@ -223,7 +223,10 @@ toolchains_for_job (toolchains_t *self, const char *argv0, const char *resolved,
 //  where that is refused), so that it takes only CPU the build leaves. On
 //  a quarter-core origin it took ~38 s of the slice, competing with make
 //  and the listings. (The worker thread cannot lower its own priority and
-//  raise it back unprivileged; it waits on this one instead.)
+//  raise it back unprivileged; it waits on this one instead.) Inside a
+//  cgroup with a CPU quota the idle class does not keep it out of the
+//  build's way: what it runs is taken from the same quota, and the whole
+//  cgroup is then throttled (docs/BENCHMARKS.md, the n8 profile).
 static void *
 s_package_idle (void *arg)
 {
