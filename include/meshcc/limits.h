@@ -132,16 +132,19 @@
 //  The averaging window of a cgroup-confined node's load (the kernel's
 //  load average uses one minute; a build changes faster).
 #define NODE_LOAD_WINDOW_MS         10000
-//  A cgroup-confined node is saturated while the work in its cgroup wants
-//  at least this share of its quota beyond the quota (the time it was
-//  throttled, summed over CPUs, over the quota), averaged over this
-//  window, not counting ticks in which our compiles alone could fill
+//  A cgroup-confined node is saturated while its cgroup was throttled at
+//  its quota in at least this share of the CFS periods, each weighed by
+//  how long it was held back (fully from MATERIAL µs on average, summed
+//  over CPUs: 5 % of the default 100 ms period; one process on a one-core
+//  quota is held back far less), averaged over this window, not counting
+//  ticks in which our compiles alone could fill
 //  the quota; or while no counted tick is this recent: a node whose slots
 //  stay busy is measured again at least once per window (one tick of an
 //  idle slot), a measurement is used for the compiles that start within
 //  it. Its jobs then go to peers with a free slot before its own free
 //  slots.
 #define NODE_SATURATION_THROTTLED   0.5
+#define NODE_SATURATION_MATERIAL_US 5000
 #define NODE_SATURATION_WINDOW_MS   3000
 #define NODE_SATURATION_FRESH_MS    NODE_SATURATION_WINDOW_MS
 //  How often such a node reads its cgroup's processes.

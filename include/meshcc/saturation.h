@@ -1,15 +1,18 @@
 //  saturation: whether a node confined to a CPU cgroup has room for one
-//  more compile in a local slot, from the kernel's CFS bandwidth counter
-//  (cpu.stat throttled time) read once per tick. Pure arithmetic on the
-//  readings it is given: reads no file and owns no clock (node.c reads
-//  cpu.stat through sysinfo and calls this).
+//  more compile in a local slot, from the kernel's CFS bandwidth counters
+//  (cpu.stat nr_periods, nr_throttled and the throttled time) read once
+//  per tick. Pure arithmetic on the readings it is given: reads no file
+//  and owns no clock (node.c reads cpu.stat through sysinfo and calls
+//  this).
 //
-//  The share of a tick is the time the cgroup was held back at its quota
-//  (summed over CPUs, so D - Q core-seconds per second when it wants D
-//  cores of a quota Q) over the quota, at most 1: the demand beyond the
-//  quota, as a share of it. Saturated while that share, averaged over
-//  NODE_SATURATION_WINDOW_MS, is at least NODE_SATURATION_THROTTLED (the
-//  work there wants 1.5 quotas or more). Ticks in which our compiles alone
+//  The share of a tick is the share of its periods in which the cgroup
+//  was throttled, each weighed by how long it was held back: a throttled
+//  period counts fully when held back NODE_SATURATION_MATERIAL_US or more
+//  on average (summed over CPUs), in proportion below. One process alone
+//  reaches a one-core quota at the end of every period and is held back
+//  for next to nothing: that is not a full slice. Saturated while the
+//  share, averaged over NODE_SATURATION_WINDOW_MS, is at least
+//  NODE_SATURATION_THROTTLED. Ticks in which our compiles alone
 //  could fill the quota (one compile on less than a core is held back
 //  every period) say nothing about the rest and are not counted; and
 //  until a counted tick is at most NODE_SATURATION_FRESH_MS old, it counts
@@ -23,19 +26,21 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t throttled_us;          //  the last reading
-    int64_t  read;                  //  time (ms) of the last reading
+    uint64_t periods, throttled;    //  the last reading
+    uint64_t throttled_us;
     bool     counted;               //  a reading is held
-    double   share;                 //  demand beyond the quota / the quota, averaged
+    double   share;                 //  weighed throttled share of periods, averaged
     int64_t  fresh;                 //  time (ms) of the last counted tick, 0: none
     bool     saturated;
 } saturation_t;
 
-//  One tick at `now_ms`: the throttled time (µs) read now, and the most
-//  of our compiles (local slots and peers' jobs) that ran at once since
-//  the last tick, against a quota of `quota_milli` thousandths of a core.
-//  Returns (and keeps in self->saturated) whether the node is saturated.
-bool saturation_update (saturation_t *self, int64_t now_ms, uint64_t throttled_us,
+//  One tick at `now_ms`: the counters read now (the throttled time in
+//  µs), and the most of our compiles (local slots and peers' jobs) that
+//  ran at once since the last tick, against a quota of `quota_milli`
+//  thousandths of a core. Returns (and keeps in self->saturated) whether
+//  the node is saturated.
+bool saturation_update (saturation_t *self, int64_t now_ms, uint64_t periods,
+                        uint64_t throttled, uint64_t throttled_us,
                         uint32_t compiles_peak, uint32_t quota_milli);
 
 void saturation_test (bool verbose);

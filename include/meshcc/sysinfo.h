@@ -39,12 +39,13 @@ uint32_t sysinfo_cgroup_quota_milli (int version, const char *dir, const char *m
 #define SYSINFO_MAX_PROCS 4096
 int sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *others_p);
 
-//  The time the cgroup at `dir` has been held back at its CFS quota, in
-//  microseconds summed over the CPUs it wanted (cpu.stat: v1
-//  throttled_time in ns, v2 throttled_usec). A cgroup wanting D cores
-//  with a quota of Q < D gathers D - Q core-seconds per second. Returns 0,
-//  or -1 when the counter cannot be read.
-int sysinfo_cgroup_throttling (const char *dir, uint64_t *throttled_us_p);
+//  The CFS bandwidth counters of the cgroup at `dir` (cpu.stat, v1 and
+//  v2 alike): periods in which it wanted the CPU, those in which it was
+//  throttled at its quota, and the time it was held back, in microseconds
+//  summed over CPUs (v1 throttled_time in ns, v2 throttled_usec). Returns
+//  0, or -1 when they cannot be read.
+int sysinfo_cgroup_throttling (const char *dir, uint64_t *periods_p, uint64_t *throttled_p,
+                               uint64_t *throttled_us_p);
 
 //  What this process may use: the default slot count (CPUs, capped by the
 //  cgroup quota rounded up) and the quota (0: none) with the cgroup's

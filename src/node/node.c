@@ -695,20 +695,23 @@ s_read_load (node_t *self, int64_t now)
 //  remote job. (Counting runnable processes instead called a half-core
 //  origin saturated while it was throttled in a tenth of its periods: on a
 //  shared machine processes wait for a CPU, not only for their quota.
-//  Counting throttled periods called a one-core origin saturated while
-//  one listing ran: one process alone reaches a one-core quota at the end
-//  of every period, and is held back for no time.)
+//  Counting every throttled period called a one-core origin saturated
+//  while one listing ran: one process alone reaches a one-core quota at
+//  the end of every period, and is held back for no time. The time held
+//  back alone, over the quota, fell under the threshold for a half-core
+//  slice with a busy loop on a busy machine, where the loop cannot even
+//  use its quota: saturation.h weighs each throttled period by how long.)
 static void
 s_read_saturation (node_t *self, int64_t now)
 {
-    uint64_t throttled_us;
+    uint64_t periods, throttled, throttled_us;
     if (!self->share.dir [0]
-    ||  sysinfo_cgroup_throttling (self->share.dir, &throttled_us)) {
+    ||  sysinfo_cgroup_throttling (self->share.dir, &periods, &throttled, &throttled_us)) {
         self->saturation.saturated = false;
         return;
     }
     node_slot_taken (self);
-    saturation_update (&self->saturation, now, throttled_us, self->slots_peak,
+    saturation_update (&self->saturation, now, periods, throttled, throttled_us, self->slots_peak,
                        self->share.quota_milli);
     self->slots_peak = self->local_running + self->serving;
 }

@@ -8,24 +8,28 @@
 #include "meshcc/saturation.h"
 
 bool
-saturation_update (saturation_t *self, int64_t now_ms, uint64_t throttled_us,
-                   uint32_t compiles_peak, uint32_t quota_milli)
+saturation_update (saturation_t *self, int64_t now_ms, uint64_t periods, uint64_t throttled,
+                   uint64_t throttled_us, uint32_t compiles_peak, uint32_t quota_milli)
 {
     bool filled = (uint64_t) compiles_peak * 1000 >= quota_milli;
-    if (self->counted && !filled && quota_milli && now_ms > self->read
+    if (self->counted && !filled && periods >= self->periods && throttled >= self->throttled
     &&  throttled_us >= self->throttled_us) {
-        //  µs held back over (ms × thousandths of a core) = µs of quota.
-        double share = (double) (throttled_us - self->throttled_us)
-                     / ((double) (now_ms - self->read) * quota_milli);
-        if (share > 1)
-            share = 1;
+        uint64_t active = periods - self->periods;
+        uint64_t held = throttled - self->throttled;
+        double share = active? (double) held / active: 0;
+        if (held) {
+            double mean_us = (double) (throttled_us - self->throttled_us) / held;
+            if (mean_us < NODE_SATURATION_MATERIAL_US)
+                share *= mean_us / NODE_SATURATION_MATERIAL_US;
+        }
         double elapsed = self->fresh? (double) (now_ms - self->fresh): NODE_SATURATION_WINDOW_MS;
         double keep = exp (-elapsed / NODE_SATURATION_WINDOW_MS);
         self->share = self->share * keep + share * (1 - keep);
         self->fresh = now_ms;
     }
+    self->periods = periods;
+    self->throttled = throttled;
     self->throttled_us = throttled_us;
-    self->read = now_ms;
     self->counted = true;
     self->saturated = !self->fresh
                    || now_ms - self->fresh > NODE_SATURATION_FRESH_MS
@@ -43,22 +47,23 @@ saturation_test (bool verbose)
         printf (" * saturation: ");
     saturation_t s = { 0 };
     //  No reading yet, then one: not known to be free.
-    assert (saturation_update (&s, 1000, 0, 0, 500));
-    //  Idle half-core slice: never held back.
-    assert (!saturation_update (&s, 1200, 0, 0, 500));
-    //  Our one compile fills it (held back half of the time): not counted ...
-    uint64_t t = 0;
+    assert (saturation_update (&s, 1000, 10, 0, 0, 0, 500));
+    //  Idle half-core slice: no periods wanted the CPU.
+    assert (!saturation_update (&s, 1200, 10, 0, 0, 0, 500));
+    //  Our one compile fills it (throttled every period, 50 ms each): not
+    //  counted ...
+    uint64_t p = 10, t = 0, us = 0;
     int64_t now = 1200;
     for (int i = 0; i < 3; i++)
-        saturation_update (&s, now += 200, t += 100000, 1, 500);
+        saturation_update (&s, now += 200, p += 2, t += 2, us += 100000, 1, 500);
     assert (s.share < 0.1 && !s.saturated);
     //  ... and once no counted tick is within the window, not known to be
     //  free until one is.
     for (int i = 0; i < 15; i++)
-        saturation_update (&s, now += 200, t += 100000, 1, 500);
+        saturation_update (&s, now += 200, p += 2, t += 2, us += 100000, 1, 500);
     assert (s.share < 0.1);
     assert (s.saturated);
-    assert (!saturation_update (&s, now += 200, t, 0, 500));
+    assert (!saturation_update (&s, now += 200, p += 2, t, us, 0, 500));
     if (verbose)
         printf ("OK\n");
 }

@@ -220,7 +220,8 @@ sysinfo_cgroup_runnable (const char *dir, int self, uint32_t *all_p, uint32_t *o
 }
 
 int
-sysinfo_cgroup_throttling (const char *dir, uint64_t *throttled_us_p)
+sysinfo_cgroup_throttling (const char *dir, uint64_t *periods_p, uint64_t *throttled_p,
+                           uint64_t *throttled_us_p)
 {
     char path [SYSINFO_PATH_MAX + 32];
     snprintf (path, sizeof path, "%s/cpu.stat", dir);
@@ -230,19 +231,29 @@ sysinfo_cgroup_throttling (const char *dir, uint64_t *throttled_us_p)
     char key [64];
     unsigned long long value;
     int found = 0;
-    while (!found && fscanf (file, "%63s %llu", key, &value) == 2) {
+    while (fscanf (file, "%63s %llu", key, &value) == 2) {
+        if (strcmp (key, "nr_periods") == 0) {
+            *periods_p = value;
+            found |= 1;
+        }
+        else
+        if (strcmp (key, "nr_throttled") == 0) {
+            *throttled_p = value;
+            found |= 2;
+        }
+        else
         if (strcmp (key, "throttled_time") == 0) {
             *throttled_us_p = value / 1000;
-            found = 1;
+            found |= 4;
         }
         else
         if (strcmp (key, "throttled_usec") == 0) {
             *throttled_us_p = value;
-            found = 1;
+            found |= 4;
         }
     }
     fclose (file);
-    return found? 0: -1;
+    return found == 7? 0: -1;
 }
 
 void

@@ -253,97 +253,112 @@ test_others_runnable (void **state)
 
 //  Writes `text` as cgroup `name`'s cpu.stat and reads it back.
 static int
-s_throttling (const char *name, const char *text, uint64_t *throttled_us_p)
+s_throttling (const char *name, const char *text, uint64_t *periods_p, uint64_t *throttled_p,
+              uint64_t *throttled_us_p)
 {
     char file [64], dir [400];
     snprintf (file, sizeof file, "%s/cpu.stat", name);
     s_write (file, text);
     snprintf (dir, sizeof dir, "%s/%s", s_dir, name);
-    return sysinfo_cgroup_throttling (dir, throttled_us_p);
+    return sysinfo_cgroup_throttling (dir, periods_p, throttled_p, throttled_us_p);
 }
 
-//  cpu.stat as cgroup v1 and v2 write it: the time held back at the
-//  quota, in ns (v1) or µs (v2), read as µs.
+//  cpu.stat as cgroup v1 and v2 write it: the periods it wanted the CPU
+//  in, those it was throttled in, and the time held back (ns in v1, µs in
+//  v2, read as µs).
 static void
 test_throttling (void **state)
 {
     (void) state;
-    uint64_t throttled = 0;
+    uint64_t periods = 0, throttled = 0, us = 0;
     assert_int_equal (s_throttling ("t1", "nr_periods 140\nnr_throttled 89\n"
                                     "throttled_time 5699078276\nnr_bursts 0\nburst_time 0\n",
-                                    &throttled), 0);
-    assert_int_equal (throttled, 5699078);
+                                    &periods, &throttled, &us), 0);
+    assert_int_equal (periods, 140);
+    assert_int_equal (throttled, 89);
+    assert_int_equal (us, 5699078);
     assert_int_equal (s_throttling ("t2", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n"
                                     "nr_periods 7\nnr_throttled 2\nthrottled_usec 400\n",
-                                    &throttled), 0);
-    assert_int_equal (throttled, 400);
+                                    &periods, &throttled, &us), 0);
+    assert_int_equal (periods, 7);
+    assert_int_equal (throttled, 2);
+    assert_int_equal (us, 400);
     //  v2 without the cpu controller: usage only, no bandwidth counters
     assert_int_equal (s_throttling ("t2", "usage_usec 9000\nuser_usec 6000\nsystem_usec 3000\n",
-                                    &throttled), -1);
-    assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &throttled), -1);
+                                    &periods, &throttled, &us), -1);
+    assert_int_equal (sysinfo_cgroup_throttling ("/nonexistent", &periods, &throttled, &us), -1);
 }
 
-//  `ticks` ticks of 200 ms on `s`, the cgroup wanting `over` thousandths
-//  of a core beyond its quota (held back 200 × over µs per tick), with
-//  `compiles` of ours running. The clock and the counter go on in *now_p
-//  and *t_p.
+//  The counters of `s_ticks`: periods, throttled periods, µs held back.
+typedef struct {
+    int64_t  now;
+    uint64_t periods, throttled, us;
+} s_counters_t;
+
+//  `ticks` ticks of 200 ms (two 100 ms periods) on `s`: `throttled` of the
+//  two periods throttled, each held back `held_us` µs, with `compiles` of
+//  ours running. Returns whether `s` is saturated after them.
 static bool
-s_ticks (saturation_t *s, int ticks, int64_t *now_p, uint64_t *t_p, uint64_t over,
+s_ticks (saturation_t *s, s_counters_t *c, int ticks, uint64_t throttled, uint64_t held_us,
          uint32_t compiles, uint32_t quota_milli)
 {
     for (int i = 0; i < ticks; i++)
-        saturation_update (s, *now_p += 200, *t_p += 200 * over, compiles, quota_milli);
+        saturation_update (s, c->now += 200, c->periods += 2, c->throttled += throttled,
+                           c->us += throttled * held_us, compiles, quota_milli);
     return s->saturated;
 }
 
-//  Saturation from the CFS throttled time, one 200 ms tick at a time:
-//  `over` thousandths of a core wanted beyond the quota hold the cgroup
-//  back 200 × over µs per tick.
+//  Saturation from the CFS counters, one 200 ms tick at a time.
 static void
 test_saturation (void **state)
 {
     (void) state;
     saturation_test (false);
+    s_counters_t c = { 10000, 100, 0, 0 };
     saturation_t s = { 0 };
-    uint64_t t = 0;
-    int64_t now = 10000;
-    assert_true (saturation_update (&s, now, t, 0, 1000));      //  nothing known yet
-    //  A one-core origin running one listing after another: one process
-    //  reaches the quota at the end of every period but is held back for
-    //  next to nothing (counting throttled periods called it saturated).
-    assert_false (s_ticks (&s, 20, &now, &t, 5, 0, 1000));
-    assert_true (s.share < 0.02);
-    //  A half-core origin whose make and listings want 0.55 cores: room
-    //  for a compile.
+    assert_true (saturation_update (&s, c.now, c.periods, c.throttled, c.us, 0, 1000));
+    //  A one-core origin running one listing after another: throttled at
+    //  the end of every period, held back 0.3 ms each time. Counting the
+    //  periods alone called it saturated; weighed by time it has room.
+    assert_false (s_ticks (&s, &c, 20, 2, 300, 0, 1000));
+    assert_true (s.share < 0.1);
+    //  A half-core origin whose make and listings are throttled in a tenth
+    //  of the periods, for 30 ms each: room for a compile.
     saturation_t half = { 0 };
-    saturation_update (&half, now, t, 0, 500);
-    assert_false (s_ticks (&half, 20, &now, &t, 50, 0, 500));
-    assert_true (half.share > 0.05 && half.share < 0.15);
-    //  Its one local compile is held back every period: those ticks are
+    saturation_update (&half, c.now, c.periods, c.throttled, c.us, 0, 500);
+    for (int i = 0; i < 20; i++)
+        s_ticks (&half, &c, 1, i % 5 == 0, 30000, 0, 500);
+    assert_false (half.saturated);
+    assert_true (half.share > 0.05 && half.share < 0.2);
+    //  Its one local compile is throttled every period: those ticks are
     //  not counted, the last measurement holds for a window ...
-    assert_false (s_ticks (&half, 10, &now, &t, 500, 1, 500));
+    assert_false (s_ticks (&half, &c, 10, 2, 50000, 1, 500));
     //  ... after which it is not known to have room until a counted tick.
-    assert_true (s_ticks (&half, 10, &now, &t, 500, 1, 500));
-    assert_true (half.share < 0.15);
-    assert_false (saturation_update (&half, now += 200, t, 0, 500));
-    //  Its own work wants a whole core on a quarter-core quota (an origin
-    //  feeding seven peers): held back three quotas' worth, counted as
-    //  one; saturated within the window.
-    assert_true (s_ticks (&half, 20, &now, &t, 750, 0, 250));
-    assert_true (half.share > 0.7 && half.share <= 1.0);
+    assert_true (s_ticks (&half, &c, 10, 2, 50000, 1, 500));
+    assert_true (half.share < 0.2);
+    assert_false (s_ticks (&half, &c, 1, 0, 0, 0, 500));
+    //  A busy loop on a busy machine: it cannot use all of its half core,
+    //  so each period is held back only 12 ms, but every period is
+    //  throttled: saturated (the time alone, 12 of 50 ms of quota, was
+    //  under the threshold).
+    assert_true (s_ticks (&half, &c, 20, 2, 12000, 0, 500));
+    assert_true (half.share > 0.7);
+    //  Its own work throttled in most periods at length (a quarter-core
+    //  origin feeding seven peers): saturated within the window.
+    saturation_t quarter = { 0 };
+    saturation_update (&quarter, c.now, c.periods, c.throttled, c.us, 0, 250);
+    assert_true (s_ticks (&quarter, &c, 20, 2, 75000, 0, 250));
+    assert_true (quarter.share > 0.7);
     //  A four-core slice with two compiles of ours running counts them:
-    //  a core wanted beyond the quota is a quarter of it, room still;
-    //  three cores beyond are most of it, and a third compile would only
-    //  split the quota.
+    //  throttled means full, and a third compile would only split it.
     saturation_t four = { 0 };
-    saturation_update (&four, now, t, 0, 4000);
-    assert_false (s_ticks (&four, 20, &now, &t, 1000, 2, 4000));
-    assert_true (four.share > 0.2 && four.share < 0.3);
-    assert_true (s_ticks (&four, 20, &now, &t, 3000, 2, 4000));
-    //  A counter that went back (a new cgroup): not counted, kept as read.
+    saturation_update (&four, c.now, c.periods, c.throttled, c.us, 0, 4000);
+    assert_false (s_ticks (&four, &c, 5, 0, 0, 2, 4000));
+    assert_true (s_ticks (&four, &c, 20, 2, 40000, 2, 4000));
+    //  Counters that went back (a new cgroup): not counted, kept as read.
     double share = four.share;
-    saturation_update (&four, now += 200, 5, 0, 4000);
-    assert_int_equal (four.throttled_us, 5);
+    saturation_update (&four, c.now += 200, 5, 0, 0, 0, 4000);
+    assert_int_equal (four.periods, 5);
     assert_true (four.share == share);
 }
 
