@@ -46,6 +46,10 @@
 //  a peer made to fill the disk.
 #define TOOLCHAIN_UNPACKED_MAX      (4ULL * 1024 * 1024 * 1024)
 #define TOOLCHAIN_ENTRIES_MAX       100000
+//  How much of the compiler's files is read between two calls of a
+//  packaging's pace function (toolchain_package_paced): ~5 ms of a core
+//  at the level above (2.3 s for 117 MB).
+#define TOOLCHAIN_PACE_BYTES        (256 * 1024)
 //  Temporary files and directories (DIR/toolchains/.tmp-*, DEST.tmp-*)
 //  older than this were left by a crashed packager or unpacker and are
 //  removed by the next packaging in the same directory.
@@ -149,6 +153,18 @@ bool               toolchain_files_clang (toolchain_files_t *self);
 //  Returns 0, or -1 with a message in err.
 int toolchain_package (const char *compiler, const char *dir, toolchain_info_t *info,
                        char *err, size_t err_size);
+
+//  Called on the packaging thread before each read of at most
+//  TOOLCHAIN_PACE_BYTES of the compiler's files: it may sleep while the
+//  caller wants the CPU for other work, and a nonzero return stops the
+//  packaging (nothing is left behind).
+typedef int (toolchain_pace_fn) (void *arg);
+
+//  toolchain_package, asking `pace` (NULL: never) as it goes. The archive
+//  is the same whatever `pace` does, unless it stops it.
+int toolchain_package_paced (const char *compiler, const char *dir,
+                             toolchain_pace_fn *pace, void *pace_arg,
+                             toolchain_info_t *info, char *err, size_t err_size);
 
 //  DIR/toolchains/HEX.tar.zst for `hash` into out. Returns 0, or -1 if it
 //  does not fit.

@@ -1080,7 +1080,7 @@ s_sink_write (struct archive *archive, void *arg, const void *buffer, size_t len
 static int
 s_write_entry (struct archive *archive, struct archive_entry *entry,
                const toolchain_entry_t *e, uint8_t *buffer, size_t buffer_size,
-               char *err, size_t err_size)
+               toolchain_pace_fn *pace, void *pace_arg, char *err, size_t err_size)
 {
     archive_entry_clear (entry);
     archive_entry_set_pathname (entry, e->name);
@@ -1126,6 +1126,11 @@ s_write_entry (struct archive *archive, struct archive_entry *entry,
     uint64_t total = 0;
     int rc = 0;
     while (true) {
+        if (pace && pace (pace_arg)) {
+            snprintf (err, err_size, "stopped while packaging /%s", e->name);
+            rc = -1;
+            break;
+        }
         ssize_t got = read (fd, buffer, buffer_size);
         if (got < 0 && errno == EINTR)
             continue;
@@ -1157,8 +1162,8 @@ s_write_entry (struct archive *archive, struct archive_entry *entry,
 //  Writes the archive of `files` into `fd`; the hash and size of what was
 //  written into *hash / *size_p.
 static int
-s_write_archive (toolchain_files_t *files, int fd, uint8_t hash [BLOB_HASH_SIZE],
-                 uint64_t *size_p, char *err, size_t err_size)
+s_write_archive (toolchain_files_t *files, int fd, toolchain_pace_fn *pace, void *pace_arg,
+                 uint8_t hash [BLOB_HASH_SIZE], uint64_t *size_p, char *err, size_t err_size)
 {
     s_sink_t sink = { .fd = fd, .cctx = ZSTD_createCCtx (),
                       .out_size = ZSTD_CStreamOutSize () };
@@ -1184,7 +1189,9 @@ s_write_archive (toolchain_files_t *files, int fd, uint8_t hash [BLOB_HASH_SIZE]
     assert (archive);
     struct archive_entry *entry = archive_entry_new ();
     assert (entry);
-    size_t buffer_size = 1024 * 1024;
+    //  libarchive cuts the stream into blocks of its own, so the size of
+    //  our reads changes no byte of the archive, only how often `pace` runs.
+    size_t buffer_size = TOOLCHAIN_PACE_BYTES;
     uint8_t *buffer = (uint8_t *) zmalloc (buffer_size);
     int rc = -1;
     if (archive_write_set_format_pax_restricted (archive) != ARCHIVE_OK
@@ -1196,7 +1203,7 @@ s_write_archive (toolchain_files_t *files, int fd, uint8_t hash [BLOB_HASH_SIZE]
     }
     for (size_t i = 0; i < files->count; i++)
         if (s_write_entry (archive, entry, &files->sorted [i]->pub, buffer, buffer_size,
-                           err, err_size))
+                           pace, pace_arg, err, err_size))
             goto done;
     if (archive_write_close (archive) != ARCHIVE_OK) {
         snprintf (err, err_size, "cannot finish the archive: %s", archive_error_string (archive));
@@ -1252,6 +1259,14 @@ int
 toolchain_package (const char *compiler, const char *dir, toolchain_info_t *info,
                    char *err, size_t err_size)
 {
+    return toolchain_package_paced (compiler, dir, NULL, NULL, info, err, err_size);
+}
+
+int
+toolchain_package_paced (const char *compiler, const char *dir,
+                         toolchain_pace_fn *pace, void *pace_arg,
+                         toolchain_info_t *info, char *err, size_t err_size)
+{
     assert (compiler && dir && info && err);
     memset (info, 0, sizeof *info);
     char store [TOOLCHAIN_PATH_MAX], temp [TOOLCHAIN_PATH_MAX];
@@ -1275,7 +1290,8 @@ toolchain_package (const char *compiler, const char *dir, toolchain_info_t *info
         return -1;
     }
     int rc = -1;
-    if (s_write_archive (files, fd, info->hash, &info->archive_size, err, err_size))
+    if (s_write_archive (files, fd, pace, pace_arg, info->hash, &info->archive_size,
+                         err, err_size))
         goto done;
     if (fchmod (fd, 0444)) {
         snprintf (err, err_size, "cannot chmod %s: %s", temp, strerror (errno));

@@ -492,6 +492,53 @@ test_package_deterministic (void **state)
     zstr_free (&store);
 }
 
+//  A pace function that counts its calls and stops the packaging after
+//  `stop_after` of them (0: never).
+typedef struct {
+    uint64_t calls;
+    uint64_t stop_after;
+} s_pace_t;
+
+static int
+s_pace (void *arg)
+{
+    s_pace_t *pace = (s_pace_t *) arg;
+    pace->calls++;
+    return pace->stop_after && pace->calls > pace->stop_after ? -1 : 0;
+}
+
+static void
+test_package_paced (void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_GCC ();
+    char err [512];
+    //  Asked before every read of TOOLCHAIN_PACE_BYTES at most; the same
+    //  archive, byte for byte
+    s_pace_t pace = { 0, 0 };
+    toolchain_info_t c;
+    char *dir = zsys_sprintf ("%s/paced", s_fx.dir);
+    assert_int_equal (toolchain_package_paced ("/usr/bin/gcc", dir, s_pace, &pace, &c,
+                                               err, sizeof err), 0);
+    assert_memory_equal (c.hash, s_fx.gcc_a.hash, BLOB_HASH_SIZE);
+    assert_int_equal (c.archive_size, s_fx.gcc_a.archive_size);
+    assert_true (pace.calls >= c.unpacked_size / TOOLCHAIN_PACE_BYTES);
+    assert_true (pace.calls >= c.files);
+    zstr_free (&dir);
+
+    //  Stopped midway: it fails, says so, and leaves nothing behind
+    s_pace_t stop = { 0, 10 };
+    dir = zsys_sprintf ("%s/stopped", s_fx.dir);
+    assert_int_equal (toolchain_package_paced ("/usr/bin/gcc", dir, s_pace, &stop, &c,
+                                               err, sizeof err), -1);
+    assert_non_null (strstr (err, "stopped"));
+    assert_int_equal (stop.calls, 11);
+    char *store = zsys_sprintf ("%s/toolchains", dir);
+    assert_int_equal (s_dir_count (store), 0);
+    zstr_free (&store);
+    zstr_free (&dir);
+}
+
 static void
 test_package_contents (void **state)
 {
@@ -1083,6 +1130,7 @@ main (void)
         cmocka_unit_test (test_selftests),
         cmocka_unit_test (test_weak_key),
         cmocka_unit_test (test_package_deterministic),
+        cmocka_unit_test (test_package_paced),
         cmocka_unit_test (test_package_contents),
         cmocka_unit_test (test_unpack_runs),
         cmocka_unit_test (test_unpack_corrupt),
