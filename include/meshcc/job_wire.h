@@ -58,6 +58,10 @@ typedef enum {
 #define JOB_WIRE_TYPE_FIRST     JOB_WIRE_JOB
 #define JOB_WIRE_TYPE_LAST      JOB_WIRE_RESULT
 
+//  How a REFUSED reason starts when the peer does not have the job's
+//  compiler (and the job carried no toolchain).
+#define JOB_REFUSAL_IDENTITY    "identity:"
+
 typedef struct {
     uint8_t  hash [BLOB_HASH_SIZE];
     uint8_t *data;                  //  owned

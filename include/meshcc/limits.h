@@ -147,6 +147,12 @@
 #define NODE_SATURATION_MATERIAL_US 5000
 #define NODE_SATURATION_WINDOW_MS   3000
 #define NODE_SATURATION_FRESH_MS    NODE_SATURATION_WINDOW_MS
+//  Background work of a node with a CPU quota (packaging a toolchain)
+//  waits until the node has had no job for this long and the others in
+//  its cgroup want less than this much of a CPU (their runnable processes
+//  averaged over NODE_LOAD_WINDOW_MS); see saturation.h.
+#define NODE_BACKGROUND_IDLE_MS     2000
+#define NODE_BACKGROUND_LOAD        0.25
 //  How often such a node reads its cgroup's processes.
 #define NODE_CGROUP_READ_MS         500
 //  While leaving, sends that found no connection yet are retried this
@@ -314,6 +320,8 @@
 #define TOOLCHAINS_HOLDER_WAIT_MS   10000
 //  How often DIR/toolchains is measured against --toolchain-cache-size.
 #define TOOLCHAINS_EVICT_CHECK_MS   1000
+//  A paused packaging (a node with a CPU quota, busy) looks again this often.
+#define TOOLCHAINS_PAUSE_MS         50
 //  The origin's listings kept in memory. An entry is ~100 KB for a file of
 //  Open vSwitch (~200 headers, its search paths and guards), so 32 MiB
 //  held 299 of OVS's 317 compiles: a build cycling through more entries

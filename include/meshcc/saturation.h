@@ -1,7 +1,8 @@
 //  saturation: whether a node confined to a CPU cgroup has room for one
 //  more compile in a local slot, from the kernel's CFS bandwidth counters
 //  (cpu.stat nr_periods, nr_throttled and the throttled time) read once
-//  per tick. Pure arithmetic on the readings it is given: reads no file
+//  per tick, and whether it has room for background work (packaging).
+//  Pure arithmetic on the readings it is given: reads no file
 //  and owns no clock (node.c reads cpu.stat through sysinfo and calls
 //  this).
 //
@@ -42,6 +43,18 @@ typedef struct {
 bool saturation_update (saturation_t *self, int64_t now_ms, uint64_t periods,
                         uint64_t throttled, uint64_t throttled_us,
                         uint32_t compiles_peak, uint32_t quota_milli);
+
+//  Whether background work of a node (packaging a toolchain) must wait.
+//  On a node confined to a quota, whatever it runs comes out of the same
+//  quota as the build's, however low its priority, and the whole cgroup
+//  is then throttled: it waits until the node has had no job for
+//  NODE_BACKGROUND_IDLE_MS (`idle_ms` since the last) and the other
+//  processes of its cgroup want less than NODE_BACKGROUND_LOAD of a CPU
+//  (`others_load`, averaged), unless the work is `needed` now (a peer
+//  refused a job for want of it). A node with no quota (`quota_milli` 0)
+//  never waits: the idle scheduling class keeps the work out of the way.
+bool saturation_background_waits (uint32_t quota_milli, double others_load, int64_t idle_ms,
+                                  bool needed);
 
 void saturation_test (bool verbose);
 

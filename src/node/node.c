@@ -1289,8 +1289,10 @@ node_destroy (node_t **self_p)
     if (!self_p || !*self_p)
         return;
     node_t *self = *self_p;
-    //  Workers first (they hand running jobs back), then the jobs, which
-    //  answer their wrappers on the compile socket, then that socket.
+    //  Workers first (they hand running jobs back; a packaging gives up),
+    //  then the jobs, which answer their wrappers on the compile socket,
+    //  then that socket.
+    toolchains_stop (self->toolchains);
     worker_pool_destroy (&self->workers);
     origin_destroy (&self->origin);
     blob_fetch_destroy (&self->blob_fetch);

@@ -207,6 +207,8 @@ void      origin_peer_lost (origin_t *self, const uint8_t id [MESHCC_ID_SIZE]);
 void      origin_dispatch (origin_t *self);
 size_t    origin_queued (origin_t *self);
 size_t    origin_in_flight (origin_t *self);
+//  Jobs held (preparing, queued, at peers or in local slots).
+size_t    origin_jobs (origin_t *self);
 void      origin_stats (origin_t *self, zhash_t *record);
 
 //  toolchains.c (issue 4)
@@ -245,6 +247,12 @@ zlist_t  *toolchains_list (toolchains_t *self);
 void      toolchains_on_fetch (toolchains_t *self, zframe_t *routing_id,
                                const fetch_request_msg_t *request);
 void      toolchains_on_chunk (toolchains_t *self, link_t *link, fetch_chunk_msg_t *chunk);
+//  A peer refused a job of the compiler at `resolved` (its identity
+//  path) for want of it: package it now, however busy we are.
+void      toolchains_needed (toolchains_t *self, const char *resolved);
+//  The node stops: a packaging in progress gives up (before the workers
+//  are joined).
+void      toolchains_stop (toolchains_t *self);
 void      toolchains_tick (toolchains_t *self, int64_t now);
 void      toolchains_stats (toolchains_t *self, zhash_t *record);
 void      toolchains_status (toolchains_t *self, zhash_t *record);

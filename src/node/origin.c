@@ -1096,6 +1096,11 @@ origin_on_msg (origin_t *self, link_t *link, job_msg_t *msg)
             node->stats.refusals_received++;
             log_info ("job %llu refused by %s: %s", (unsigned long long) job->id,
                       job->peer->name, msg->reason);
+            //  A peer without our compiler: the toolchain cannot wait
+            //  for an idle moment any more.
+            if (!job->spec->has_toolchain && msg->reason
+            &&  strncmp (msg->reason, JOB_REFUSAL_IDENTITY, strlen (JOB_REFUSAL_IDENTITY)) == 0)
+                toolchains_needed (node->toolchains, job->spec->compiler.path);
             s_exclude_peer (job);
             s_place (job);
             break;
@@ -1414,6 +1419,12 @@ size_t
 origin_queued (origin_t *self)
 {
     return zlist_size (self->queue);
+}
+
+size_t
+origin_jobs (origin_t *self)
+{
+    return zhashx_size (self->jobs);
 }
 
 size_t

@@ -8,6 +8,14 @@
 #include "meshcc/saturation.h"
 
 bool
+saturation_background_waits (uint32_t quota_milli, double others_load, int64_t idle_ms,
+                             bool needed)
+{
+    return quota_milli && !needed
+        && (idle_ms < NODE_BACKGROUND_IDLE_MS || others_load >= NODE_BACKGROUND_LOAD);
+}
+
+bool
 saturation_update (saturation_t *self, int64_t now_ms, uint64_t periods, uint64_t throttled,
                    uint64_t throttled_us, uint32_t compiles_peak, uint32_t quota_milli)
 {

@@ -200,7 +200,7 @@ s_serve_fn (worker_ctx_t *ctx, void *arg)
             return;
         }
         if (implausible) {
-            if (asprintf (&job->refusal, "identity: %.300s %s%s%s; not run",
+            if (asprintf (&job->refusal, JOB_REFUSAL_IDENTITY " %.300s %s%s%s; not run",
                           job->spec->compiler.path, job->spec->compiler.version,
                           *job->spec->compiler.version ? " " : "", implausible) < 0)
                 abort ();

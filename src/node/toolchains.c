@@ -7,13 +7,17 @@
 //  chunking and checking; this file does the sockets and the scheduling).
 //  Packaging and unpacking run on worker threads: a build never waits for
 //  them (jobs go out without a toolchain, to peers with the same compiler,
-//  until the archive exists). Never decides where a job runs (origin.c)
-//  and never runs a compile (executor.c).
+//  until the archive exists). On a node with a CPU quota, packaging waits
+//  for the node to be idle, or for a peer to refuse a job for want of the
+//  compiler (saturation_background_waits), and pauses while it is busy.
+//  Never decides where a job runs (origin.c) and never runs a compile
+//  (executor.c).
 
 #include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -37,6 +41,8 @@ typedef struct {
     char      invoked [TOOLCHAIN_PATH_MAX];     //  as the sandbox reaches it: /usr/bin/gcc
     char      resolved [TOOLCHAIN_PATH_MAX];    //  the job's compiler identity path
     s_state_t state;
+    bool      needed;               //  a peer refused a job for want of it
+    bool      looked_up;            //  not in the registry: must be packaged
     int64_t   failed_at;
     uint8_t   hash [BLOB_HASH_SIZE];
     uint64_t  size;
@@ -73,6 +79,10 @@ struct _toolchains_t {
     bool      summary_dirty;
     uint64_t  packaged, fetched, fetch_failures, chunks_served, evicted;
     int64_t   evict_checked;                    //  zclock_mono of the last size check
+    int64_t   busy_at;                          //  zclock_mono of the last job seen (mutex)
+    atomic_bool hold;                           //  packagings pause (set by the tick)
+    atomic_bool stopping;                       //  the node stops: packagings give up
+    uint64_t  packaging_waits;                  //  ticks that held packaging back
 };
 
 //  A packaging handed to a worker.
@@ -84,6 +94,7 @@ typedef struct {
     int       package_rc;                       //  toolchain_package's, on the idle thread
     toolchain_info_t info;
     bool      reused;                           //  found in the registry, not packaged
+    bool      lookup_only;                      //  the node is busy: no packaging
     char      err [512];
     int64_t   started;
 } s_package_task_t;
@@ -200,6 +211,7 @@ toolchains_for_job (toolchains_t *self, const char *argv0, const char *resolved,
         return false;
     bool ready = false;
     pthread_mutex_lock (&self->mutex);
+    self->busy_at = zclock_mono ();
     s_compiler_t *c = (s_compiler_t *) zhashx_lookup (self->compilers, invoked);
     if (!c) {
         c = (s_compiler_t *) zmalloc (sizeof (s_compiler_t));
@@ -227,6 +239,17 @@ toolchains_for_job (toolchains_t *self, const char *argv0, const char *resolved,
 //  cgroup with a CPU quota the idle class does not keep it out of the
 //  build's way: what it runs is taken from the same quota, and the whole
 //  cgroup is then throttled (docs/BENCHMARKS.md, the n8 profile).
+//  So on such a node it also pauses (at TOOLCHAIN_PACE_BYTES steps) while
+//  the tick says the node is busy, and gives up when the node stops.
+static int
+s_pace (void *arg)
+{
+    toolchains_t *self = (toolchains_t *) arg;
+    while (atomic_load (&self->hold) && !atomic_load (&self->stopping))
+        zclock_sleep (TOOLCHAINS_PAUSE_MS);
+    return atomic_load (&self->stopping) ? -1 : 0;
+}
+
 static void *
 s_package_idle (void *arg)
 {
@@ -234,8 +257,8 @@ s_package_idle (void *arg)
     struct sched_param param = { .sched_priority = 0 };
     if (pthread_setschedparam (pthread_self (), SCHED_IDLE, &param))
         setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 19);
-    task->package_rc = toolchain_package (task->invoked, task->self->dir, &task->info,
-                                          task->err, sizeof task->err);
+    task->package_rc = toolchain_package_paced (task->invoked, task->self->dir, s_pace, task->self,
+                                                &task->info, task->err, sizeof task->err);
     return NULL;
 }
 
@@ -249,8 +272,8 @@ s_package_in_background (s_package_task_t *task)
     }
     //  No thread: here, at the worker's own priority (lowering it would
     //  slow every later job on this worker).
-    return toolchain_package (task->invoked, task->self->dir, &task->info,
-                              task->err, sizeof task->err);
+    return toolchain_package_paced (task->invoked, task->self->dir, s_pace, task->self,
+                                    &task->info, task->err, sizeof task->err);
 }
 
 //  Worker: the registry may know this compiler (same weak key, archive
@@ -279,6 +302,9 @@ s_package_fn (worker_ctx_t *ctx, void *arg)
         task->rc = 0;
     }
     else
+    if (task->lookup_only)
+        task->rc = 1;               //  packaged once the node is idle
+    else
     if (s_package_in_background (task) == 0) {
         if (!streq (task->info.key.resolved, task->resolved))
             snprintf (task->err, sizeof task->err, "%.300s changed while it was packaged",
@@ -303,8 +329,14 @@ s_package_done (void *arg, bool cancelled)
         if (c) {
             if (task->rc == 0) {
                 c->state = S_READY;
+                c->needed = false;
                 memcpy (c->hash, task->info.hash, BLOB_HASH_SIZE);
                 c->size = task->info.archive_size;
+            }
+            else
+            if (task->rc == 1) {
+                c->state = S_WANTED;
+                c->looked_up = true;
             }
             else {
                 c->state = S_FAILED;
@@ -324,6 +356,7 @@ s_package_done (void *arg, bool cancelled)
                       (long long) (zclock_mono () - task->started));
         }
         else
+        if (task->rc < 0)
             log_warn ("cannot package %s as a toolchain: %s (jobs go to peers with the "
                       "same compiler; retried in %d s)", task->invoked, task->err,
                       TOOLCHAINS_RETRY_MS / 1000);
@@ -752,21 +785,41 @@ toolchains_tick (toolchains_t *self, int64_t now)
         s_fetch_step (self, f, now);
     zlistx_destroy (&running);
 
-    //  Packagings wanted by jobs, and failed ones due for a retry.
+    //  Packagings wanted by jobs, and failed ones due for a retry: on a
+    //  node with a quota, once it is idle or a peer needs the compiler.
+    node_t *node = self->node;
     zlist_t *start = zlist_new ();
     pthread_mutex_lock (&self->mutex);
+    if (node->local_running || node->serving || origin_jobs (node->origin))
+        self->busy_at = now;
+    bool needed = false;
     for (s_compiler_t *c = (s_compiler_t *) zhashx_first (self->compilers); c;
          c = (s_compiler_t *) zhashx_next (self->compilers))
-        if (c->state == S_WANTED
-        ||  (c->state == S_FAILED && now - c->failed_at > TOOLCHAINS_RETRY_MS)) {
+        if (c->needed && (c->state == S_WANTED || c->state == S_PACKAGING))
+            needed = true;
+    bool wait = saturation_background_waits (node->share.quota_milli, node->cgroup_load,
+                                             now - self->busy_at, needed);
+    atomic_store (&self->hold, wait);
+    for (s_compiler_t *c = (s_compiler_t *) zhashx_first (self->compilers); c;
+         c = (s_compiler_t *) zhashx_next (self->compilers)) {
+        bool due = c->state == S_WANTED
+                || (c->state == S_FAILED && now - c->failed_at > TOOLCHAINS_RETRY_MS);
+        //  Busy: only a look in the registry (an archive from an earlier
+        //  run costs nothing to use), once.
+        if (due && wait && c->looked_up)
+            self->packaging_waits++;
+        else
+        if (due) {
             c->state = S_PACKAGING;
             zlist_append (start, c);
         }
+    }
     pthread_mutex_unlock (&self->mutex);
     for (s_compiler_t *c = (s_compiler_t *) zlist_first (start); c;
          c = (s_compiler_t *) zlist_next (start)) {
         s_package_task_t *task = (s_package_task_t *) zmalloc (sizeof (s_package_task_t));
         task->self = self;
+        task->lookup_only = wait;
         snprintf (task->invoked, sizeof task->invoked, "%s", c->invoked);
         snprintf (task->resolved, sizeof task->resolved, "%s", c->resolved);
         task->started = now;
@@ -838,9 +891,31 @@ toolchains_list (toolchains_t *self)
 }
 
 void
+toolchains_needed (toolchains_t *self, const char *resolved)
+{
+    pthread_mutex_lock (&self->mutex);
+    for (s_compiler_t *c = (s_compiler_t *) zhashx_first (self->compilers); c;
+         c = (s_compiler_t *) zhashx_next (self->compilers))
+        if (streq (c->resolved, resolved) && c->state != S_READY && !c->needed) {
+            c->needed = true;
+            log_info ("a peer lacks %s: packaging it now", c->invoked);
+        }
+    pthread_mutex_unlock (&self->mutex);
+}
+
+void
+toolchains_stop (toolchains_t *self)
+{
+    if (self)
+        atomic_store (&self->stopping, true);
+}
+
+void
 toolchains_stats (toolchains_t *self, zhash_t *record)
 {
     char value [64];
+    snprintf (value, sizeof value, "%llu", (unsigned long long) self->packaging_waits);
+    zhash_update (record, "toolchain_packaging_waits", value);
     snprintf (value, sizeof value, "%zu", zhashx_size (self->held));
     zhash_update (record, "toolchains_held", value);
     snprintf (value, sizeof value, "%llu", (unsigned long long) self->packaged);
@@ -880,6 +955,27 @@ toolchains_status (toolchains_t *self, zhash_t *record)
         len += (size_t) n;
     }
     zhash_update (record, "toolchain_transfers", text);
+    //  Our compilers not packaged yet: "PATH wanted|packaging|paused|failed
+    //  [needed]; ..."
+    len = 0;
+    snprintf (text, sizeof text, "none");
+    bool hold = atomic_load (&self->hold);
+    pthread_mutex_lock (&self->mutex);
+    for (s_compiler_t *c = (s_compiler_t *) zhashx_first (self->compilers); c;
+         c = (s_compiler_t *) zhashx_next (self->compilers)) {
+        if (c->state == S_READY)
+            continue;
+        const char *state = c->state == S_WANTED ? (hold ? "waiting for an idle node" : "wanted")
+                          : c->state == S_PACKAGING ? (hold ? "paused" : "packaging")
+                          : "failed";
+        int n = snprintf (text + len, sizeof text - len, "%s%.300s %s%s", len ? "; " : "",
+                          c->invoked, state, c->needed ? " (needed by a peer)" : "");
+        if (n < 0 || (size_t) n >= sizeof text - len)
+            break;
+        len += (size_t) n;
+    }
+    pthread_mutex_unlock (&self->mutex);
+    zhash_update (record, "toolchain_packaging", text);
     char value [32];
     snprintf (value, sizeof value, "%zu", zhashx_size (self->held));
     zhash_update (record, "toolchains_held", value);

@@ -10,7 +10,9 @@
 # busy loop saturates host 0's half core (MESHCC_STRICT=1: no local
 # fallback; h0 has a free slot but reports cpu_saturated, so the job goes to
 # its peer) is executed by host 1's node and
-# gives the object a local gcc gives; the nodes sit in their hosts' cgroups
+# gives the object a local gcc gives; meanwhile host 0 does not package its
+# gcc (it waits for an idle slice) and packages it once the busy loop is
+# gone; the nodes sit in their hosts' cgroups
 # and namespaces; host 1's node, started without --slots, offers one slot
 # (its one-core quota, not the machine's CPUs) and reports the
 # busy loop of its cgroup as load while host 0's reports none, whatever
@@ -245,6 +247,20 @@ check "host 0's node sent it to a peer (${STATS_SENT_KEYS[0]} $sent0 -> $sent), 
     eval '[ "${sent%.*}" -gt "$sent0" ] && [ "$(stats_value h0 fallbacks)" = 0 ]'
 check "h0 did not compile it in its free slot (jobs_local $local0 -> $(stats_value h0 jobs_local))" \
     test "$(stats_value h0 jobs_local)" = "$local0"
+# Packaging its gcc for peers would take the busy slice's CPU (its quota,
+# whatever its priority): it waits for an idle node (checked again below,
+# once the busy loop is gone).
+# (Its registry is looked at first, at once: nothing there, in a new
+# directory.)
+gcc_waits () {
+    [[ "$(status_field h0 toolchain_packaging)" == *"gcc waiting for an idle node"* ]] \
+        && [ "$(status_field h0 toolchains_held)" = 0 ]
+}
+if wait_until 10 gcc_waits; then
+    ok "h0 does not package its gcc while its slice is busy (toolchain_packaging: $(status_field h0 toolchain_packaging))"
+else
+    not_ok "h0 does not package its gcc while its slice is busy (toolchain_packaging: $(status_field h0 toolchain_packaging), toolchains_held $(status_field h0 toolchains_held))"
+fi
 # With no peer left, the saturated host's own slot takes the job at once
 # (it waited for a peer's slot that no one offered, until the queue timed out).
 kill -TERM "${NODE_PID[h1]}" 2>/dev/null
@@ -265,6 +281,12 @@ fi
 check "... in its local slot (jobs_local $local0 -> $(stats_value h0 jobs_local)), no fallback" \
     eval '[ "$(stats_value h0 jobs_local)" -gt "$local0" ] && [ "$(stats_value h0 fallbacks)" = 0 ]'
 kill "$BUSY0" 2>/dev/null
+# The busy loop gone and no job for a while, h0 packages its gcc.
+if wait_until 120 status_ge h0 toolchains_held 1; then
+    ok "h0 packages its gcc once its slice is idle (${WAITED}s; toolchain_packaging: $(status_field h0 toolchain_packaging))"
+else
+    not_ok "h0 packages its gcc once its slice is idle (toolchain_packaging: $(status_field h0 toolchain_packaging), waits $(stats_value h0 toolchain_packaging_waits))"
+fi
 cd "$T" || true
 
 "$CLUSTER" status "$CNAME" >"$T/status.out" 2>&1; rc=$?

@@ -18,6 +18,9 @@
 #   4. Eviction: with --toolchain-cache-size below one toolchain and jobs
 #      of two toolchains (gcc and g++), every job works and the peer keeps
 #      one toolchain at a time.
+#   5. An origin with a CPU quota (a cpu cgroup) that never goes idle
+#      packages its gcc as soon as a gcc-less peer refuses a job for want
+#      of it (otherwise it waits for an idle moment).
 # Needs root (mount namespaces); skips otherwise.
 . "$(dirname "$0")/../lib.sh"
 port_range 30000
@@ -196,6 +199,47 @@ one_archive () { [ "$(ls "$T/C/toolchains" | grep -c '\.tar\.zst$')" -le 1 ]; }
 check_within 5 "C holds at most one toolchain archive" one_archive
 check "the C++ object is byte-identical to a local compile" cmp -s "$T/src/y.o" "$T/src/local-y.o"
 check "the C object is byte-identical to a local compile" cmp -s "$T/src/x.o" "$T/src/local.o"
+
+# ---------------------------------------------------------------- part 5
+# An origin with a CPU quota packages its compiler only once it is idle
+# (packaging would take its build's quota), unless a peer refuses a job for
+# want of the compiler: E, in a cpu cgroup with a quota, compiles without
+# pause (never idle for NODE_BACKGROUND_IDLE_MS), and gcc-less F must still
+# get the toolchain.
+CG=""
+if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    CG=/sys/fs/cgroup/cpu/meshcc-t_toolchain-$$
+    mkdir "$CG" && echo 100000 >"$CG/cpu.cfs_period_us" && echo 200000 >"$CG/cpu.cfs_quota_us" \
+        || CG=""
+elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+    CG=/sys/fs/cgroup/meshcc-t_toolchain-$$
+    mkdir "$CG" && echo "200000 100000" >"$CG/cpu.max" || CG=""
+fi
+if [ -z "$CG" ]; then
+    skip "part 5: cannot make a cpu cgroup with a quota here"
+else
+    at_cleanup "rmdir '$CG'"
+    printf '#!/bin/sh\n# Runs "$@" in the cpu cgroup %s.\necho $$ > "%s/cgroup.procs" && exec "$@"\n' \
+        "$CG" "$CG" > "$T/in-cgroup"
+    chmod +x "$T/in-cgroup"
+    alloc_port PE; alloc_port PF
+    NODE_WRAP[E]="$(printf '%q' "$T/in-cgroup")"
+    start_node E --listen "127.0.0.1:$PE" --slots 0 "${KEY[@]}"
+    NODE_WRAP[F]="$(printf '%q' "$T/hide-gcc")"
+    start_node F --listen "127.0.0.1:$PF" --slots 2 --join "127.0.0.1:$PE" "${KEY[@]}"
+    check_within 15 "E and F see each other alive" all_see_exactly E F
+    e_confined () {
+        grep -q "meshcc-t_toolchain-$$" "/proc/${NODE_PID[E]}/cgroup" \
+            && awk -v q="$(status_field E cpu_quota)" 'BEGIN { exit !(q == 2) }'
+    }
+    check "E runs in the cgroup and sees its quota (cpu_quota $(status_field E cpu_quota))" e_confined
+    check_within 90 "gcc-less F compiled one of busy E's jobs with E's toolchain" peer_ran_one E F 0
+    check "E packaged at F's refusal, not once idle (its log says so)" \
+        grep -q "a peer lacks .*gcc: packaging it now" "$T/E.out"
+    check "F's object is byte-identical to a local compile" cmp -s "$T/src/x.o" "$T/src/local.o"
+    kill_node E
+    kill_node F
+fi
 check "every compile of the test succeeded ($COMPILES compiles)" test "$COMPILE_FAILURES" -eq 0
 
 done_testing

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "meshcc/limits.h"
 #include "meshcc/saturation.h"
 #include "meshcc/sysinfo.h"
 
@@ -362,6 +363,28 @@ test_saturation (void **state)
     assert_true (four.share == share);
 }
 
+//  Background work (packaging) on a node with a quota waits for an idle
+//  node and a quiet cgroup, unless a peer needs it; with no quota, never.
+static void
+test_background_waits (void **state)
+{
+    (void) state;
+    int64_t idle = NODE_BACKGROUND_IDLE_MS;
+    double quiet = NODE_BACKGROUND_LOAD / 2, loaded = NODE_BACKGROUND_LOAD;
+    //  No quota: never waits, busy or not
+    assert_false (saturation_background_waits (0, 3.0, 0, false));
+    //  Quota, idle long enough, others quiet: runs
+    assert_false (saturation_background_waits (250, quiet, idle, false));
+    assert_false (saturation_background_waits (250, 0, idle * 10, false));
+    //  A job too recent, or others wanting the CPU: waits
+    assert_true (saturation_background_waits (250, quiet, idle - 1, false));
+    assert_true (saturation_background_waits (250, 0, 0, false));
+    assert_true (saturation_background_waits (250, loaded, idle * 10, false));
+    assert_true (saturation_background_waits (4000, 1.0, idle * 10, false));
+    //  Needed by a peer: runs however busy
+    assert_false (saturation_background_waits (250, 3.0, 0, true));
+}
+
 static void
 test_share_here (void **state)
 {
@@ -388,6 +411,7 @@ main (void)
         cmocka_unit_test (test_others_runnable),
         cmocka_unit_test (test_throttling),
         cmocka_unit_test (test_saturation),
+        cmocka_unit_test (test_background_waits),
         cmocka_unit_test (test_share_here),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
