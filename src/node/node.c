@@ -692,15 +692,8 @@ s_read_load (node_t *self, int64_t now)
 //  has (make, libtool, the listings, a colleague's processes, the compiles
 //  already in its slots) fills its quota, so one more local compile would
 //  only split the same quota and be paid by the origin's work for every
-//  remote job. (Counting runnable processes instead called a half-core
-//  origin saturated while it was throttled in a tenth of its periods: on a
-//  shared machine processes wait for a CPU, not only for their quota.
-//  Counting every throttled period called a one-core origin saturated
-//  while one listing ran: one process alone reaches a one-core quota at
-//  the end of every period, and is held back for no time. The time held
-//  back alone, over the quota, fell under the threshold for a half-core
-//  slice with a busy loop on a busy machine, where the loop cannot even
-//  use its quota: saturation.h weighs each throttled period by how long.)
+//  remote job. Which counters say so, and the rules tried before, are in
+//  saturation.h and docs/ARCHITECTURE.md.
 static void
 s_read_saturation (node_t *self, int64_t now)
 {
