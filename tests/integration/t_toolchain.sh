@@ -193,8 +193,10 @@ alternate_fetched () {  # a C job and a C++ job until C fetched g++'s and ran 4 
 }
 check_within 120 "C ran jobs of both toolchains (it fetched the g++ one)" alternate_fetched
 check "D packaged g++ as a second toolchain" test "$(stats_value D toolchains_packaged)" = 2
-check "C evicted a toolchain to stay within its bound ($(stats_value C toolchains_evicted) evictions)" \
-    test "$(stats_value C toolchains_evicted || echo 0)" -ge 1
+# Eviction runs on C's size check (once a second) and spares a toolchain a
+# job is using: it may come a moment after the last job.
+c_evicted () { [ "$(stats_value C toolchains_evicted || echo 0)" -ge 1 ]; }
+check_within 10 "C evicted a toolchain to stay within its bound" c_evicted
 one_archive () { [ "$(ls "$T/C/toolchains" | grep -c '\.tar\.zst$')" -le 1 ]; }
 check_within 5 "C holds at most one toolchain archive" one_archive
 check "the C++ object is byte-identical to a local compile" cmp -s "$T/src/y.o" "$T/src/local-y.o"
