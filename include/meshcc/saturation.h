@@ -2,9 +2,8 @@
 //  more compile in a local slot, from the kernel's CFS bandwidth counters
 //  (cpu.stat nr_periods, nr_throttled and the throttled time) read once
 //  per tick, and whether it has room for background work (packaging).
-//  Pure arithmetic on the readings it is given: reads no file
-//  and owns no clock (node.c reads cpu.stat through sysinfo and calls
-//  this).
+//  Pure arithmetic on the readings it is given: reads no file and owns no
+//  clock (node.c reads cpu.stat through sysinfo and calls this).
 //
 //  The share of a tick is the share of its periods in which the cgroup
 //  was throttled, each weighed by how long it was held back: a throttled

@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <sodium.h>
 #include <sys/resource.h>
@@ -830,6 +831,25 @@ toolchains_tick (toolchains_t *self, int64_t now)
         s_publish (self);
 }
 
+//  Appends to `text` (`size` bytes, `*len` of them used) as snprintf
+//  would. False once it no longer fits: what fitted stays, truncated.
+static bool __attribute__ ((format (printf, 4, 5)))
+s_append (char *text, size_t size, size_t *len, const char *format, ...)
+{
+    if (*len >= size)
+        return false;
+    va_list args;
+    va_start (args, format);
+    int n = vsnprintf (text + *len, size - *len, format, args);
+    va_end (args);
+    if (n < 0 || (size_t) n >= size - *len) {
+        *len = size;
+        return false;
+    }
+    *len += (size_t) n;
+    return true;
+}
+
 //  The names of the members that gossip `hash`, "self" first if we hold
 //  it; and (with db) the holders recorded.
 static void
@@ -839,7 +859,7 @@ s_holders (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], char *text, 
     size_t len = 0;
     text [0] = 0;
     if (toolchains_held (self, hash))
-        len = (size_t) snprintf (text, size, "self");
+        s_append (text, size, &len, "self");
     gossip_t *gossip = self->node->gossip;
     for (size_t i = 0; i < gossip_size (gossip) && len < size; i++) {
         const gossip_member_t *m = gossip_member (gossip, i);
@@ -847,10 +867,7 @@ s_holders (toolchains_t *self, const uint8_t hash [BLOB_HASH_SIZE], char *text, 
             continue;
         if (db)
             toolchain_db_holder_record (db, hash, m->state.id);
-        int n = snprintf (text + len, size - len, "%s%s", len ? "," : "", m->state.name);
-        if (n < 0)
-            break;
-        len += (size_t) n;
+        s_append (text, size, &len, "%s%s", len ? "," : "", m->state.name);
     }
 }
 
@@ -947,12 +964,11 @@ toolchains_status (toolchains_t *self, zhash_t *record)
         uint64_t bytes = 0, total = 0;
         bool known = false;
         fetch_progress (f->fetch, &bytes, &total, &known);
-        int n = snprintf (text + len, sizeof text - len, "%s%.16s %llu/%llu bytes from %zu holder(s)",
-                          len ? "; " : "", f->hex, (unsigned long long) bytes,
-                          (unsigned long long) (known ? total : f->size), fetch_source_count (f->fetch));
-        if (n < 0 || (size_t) n >= sizeof text - len)
+        if (!s_append (text, sizeof text, &len, "%s%.16s %llu/%llu bytes from %zu holder(s)",
+                       len ? "; " : "", f->hex, (unsigned long long) bytes,
+                       (unsigned long long) (known ? total : f->size),
+                       fetch_source_count (f->fetch)))
             break;
-        len += (size_t) n;
     }
     zhash_update (record, "toolchain_transfers", text);
     //  Our compilers not packaged yet: "PATH wanted|packaging|paused|failed
@@ -968,11 +984,9 @@ toolchains_status (toolchains_t *self, zhash_t *record)
         const char *state = c->state == S_WANTED ? (hold ? "waiting for an idle node" : "wanted")
                           : c->state == S_PACKAGING ? (hold ? "paused" : "packaging")
                           : "failed";
-        int n = snprintf (text + len, sizeof text - len, "%s%.300s %s%s", len ? "; " : "",
-                          c->invoked, state, c->needed ? " (needed by a peer)" : "");
-        if (n < 0 || (size_t) n >= sizeof text - len)
+        if (!s_append (text, sizeof text, &len, "%s%.300s %s%s", len ? "; " : "",
+                       c->invoked, state, c->needed ? " (needed by a peer)" : ""))
             break;
-        len += (size_t) n;
     }
     pthread_mutex_unlock (&self->mutex);
     zhash_update (record, "toolchain_packaging", text);
