@@ -236,8 +236,9 @@
 //  among similar ones, not enough to overload a busy one.
 #define PLACEMENT_AFFINITY_WEIGHT   0.5
 //  "Clearly faster" for placement by measured job times: a candidate's
-//  jobs (or a busy one's wait plus job) take this many times less. Job
-//  times vary with the job; a margin keeps noise from moving jobs about.
+//  jobs (or a busy one's wait plus job) take this many times less, and its
+//  slot's speed figure, over its load per slot, is this many times more.
+//  Job times vary with the job; a margin keeps noise from moving jobs about.
 #define PLACEMENT_FASTER            1.5
 //  The weight of the newest job in a peer's job-time average.
 #define PLACEMENT_JOB_TIME_WEIGHT   0.3

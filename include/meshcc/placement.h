@@ -10,12 +10,13 @@
 //  staleness, where "the least loaded" herds).
 //
 //  Where the origin has measured how long its jobs take at the peers, it
-//  also weighs them by that: a free peer whose jobs take clearly less
-//  than the sampled one's is taken instead, and at the end of a build (no
-//  job waiting behind) a job is held for a faster busy peer whose first
-//  job of ours should end soon, rather than sent to a slow free one where
-//  it would finish later (on a mesh of unequal hosts the last compiles on
-//  the slowest ones make the tail of the build).
+//  also weighs them by that, between peers whose gossiped figures say
+//  they differ (placement_faster): a free peer whose jobs take clearly less than the sampled one's is
+//  taken instead, and at the end of a build (no job waiting behind) a job
+//  is held for a faster busy peer whose first job of ours should end soon,
+//  rather than sent to a slow free one where it would finish later (on a
+//  mesh of unequal hosts the last compiles on the slowest ones make the
+//  tail of the build).
 //
 //  Also owns the origin's memory of which blobs it sent to which peer
 //  (placement_known_t): the affinity signal and what need not be inlined.
@@ -58,18 +59,30 @@ uint32_t placement_free (const placement_candidate_t *candidate);
 //  load per slot, plus PLACEMENT_AFFINITY_WEIGHT × affinity.
 double placement_score (const placement_candidate_t *candidate, double mean_speed);
 
+//  Whether `fast` runs a compile clearly faster than `slow` by their
+//  gossiped figures: both speeds known, and `fast`'s speed over its load
+//  per slot (as in placement_score) is PLACEMENT_FASTER times `slow`'s.
+//  A slot's speed carries its share of a quota (a quarter-core slice, a
+//  quarter of the core's); the load, a colleague's work. Job times alone
+//  cannot say so: they depend on which files a peer happened to compile,
+//  and between equal peers they differed by more than that margin (most
+//  queued jobs held while an equal peer's slot was free; BENCHMARKS.md).
+bool placement_faster (const placement_candidate_t *fast, const placement_candidate_t *slow);
+
 //  Index of the chosen candidate, or -1 if none has a free slot (or all
 //  are excluded). `rng` is a splitmix64 state advanced by the call. The
 //  free candidate with the shortest known job time is taken instead of
-//  the sampled one when that one's is PLACEMENT_FASTER times longer.
+//  the sampled one when that one's is PLACEMENT_FASTER times longer and
+//  it is clearly faster (placement_faster).
 int placement_choose (const placement_candidate_t *candidates, size_t count, uint64_t *rng);
 
 //  Whether a job chosen for `candidates [chosen]` is better held for a
-//  busy candidate where it would end sooner: that one's first job of ours
-//  ends, plus its job time, PLACEMENT_FASTER times sooner than the chosen
-//  one's job time. The caller asks only when no job waits behind this one
-//  (while jobs wait, every free slot is worth its work) and for at most
-//  half the chosen one's job time.
+//  busy candidate where it would end sooner: a clearly faster one
+//  (placement_faster) where our first job ends, plus its job time,
+//  PLACEMENT_FASTER times sooner than the chosen one's job time. The
+//  caller asks only when no job waits behind this one (while jobs wait,
+//  every free slot is worth its work) and for at most half the chosen
+//  one's job time.
 bool placement_hold (const placement_candidate_t *candidates, size_t count, int chosen);
 
 //  splitmix64 step (exposed for callers that seed the same way).

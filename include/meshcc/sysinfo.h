@@ -72,8 +72,10 @@ int sysinfo_first_ipv4 (char *address, size_t size);
 
 //  Single-core speed: MB/s of BLAKE2b (crypto_generichash) over a
 //  NODE_SPEED_BUFFER_SIZE buffer, hashed repeatedly for about
-//  `duration_ms`. Comparable across nodes of one build; used to prefer
-//  faster machines, not as an absolute measure.
+//  `duration_ms` of the calling thread's CPU time (not wall time: nodes
+//  starting at once on one machine, or a CPU quota, would lower it by
+//  chance). Comparable across nodes of one build; used to prefer faster
+//  machines, not as an absolute measure.
 uint32_t sysinfo_speed (uint32_t duration_ms);
 
 void sysinfo_test (bool verbose);

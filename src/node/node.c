@@ -1095,7 +1095,7 @@ node_new (const node_config_t *config, zcert_t **cert_p, char *err, size_t err_s
         meshkey_fingerprint (self->cert, self->fingerprint);
     //  A slot's speed: one core's, times the share of a core the cgroup's
     //  quota leaves each slot (a quarter-core slice runs a compile at a
-    //  quarter of the speed; the sample is too short to see the quota).
+    //  quarter of the speed; the sample counts CPU time, not the quota's).
     self->speed = sysinfo_speed (NODE_SPEED_SAMPLE_MS);
     sysinfo_share (&self->share);
     if (self->share.quota_milli && config->slots

@@ -89,17 +89,34 @@ placement_choose (const placement_candidate_t *candidates, size_t count, uint64_
     &&  placement_score (&candidates [second_index], mean_speed)
         > placement_score (&candidates [first_index], mean_speed))
         chosen = second_index;
-    //  Measured job times, where known, overrule the sample.
+    //  Measured job times, where known, overrule the sample, between
+    //  peers that measure clearly apart.
     if (candidates [chosen].job_ms > 0) {
         int fastest = chosen;
         for (size_t i = 0; i < count; i++)
             if (!candidates [i].excluded && placement_free (&candidates [i]) > 0
-            &&  candidates [i].job_ms > 0 && candidates [i].job_ms < candidates [fastest].job_ms)
+            &&  candidates [i].job_ms > 0 && candidates [i].job_ms < candidates [fastest].job_ms
+            &&  placement_faster (&candidates [i], &candidates [chosen]))
                 fastest = (int) i;
         if (candidates [fastest].job_ms * PLACEMENT_FASTER < candidates [chosen].job_ms)
             chosen = fastest;
     }
     return chosen;
+}
+
+//  A slot's speed figure over its load per slot: what placement_score
+//  weighs, without the free share.
+static double
+s_pace (const placement_candidate_t *candidate)
+{
+    double slots = candidate->slots? candidate->slots: 1;
+    return candidate->speed / (1.0 + candidate->load_milli / 1000.0 / slots);
+}
+
+bool
+placement_faster (const placement_candidate_t *fast, const placement_candidate_t *slow)
+{
+    return fast->speed && slow->speed && s_pace (fast) >= PLACEMENT_FASTER * s_pace (slow);
 }
 
 bool
@@ -110,7 +127,7 @@ placement_hold (const placement_candidate_t *candidates, size_t count, int chose
     for (size_t i = 0; i < count; i++) {
         const placement_candidate_t *c = &candidates [i];
         if ((int) i == chosen || c->excluded || placement_free (c) > 0
-        ||  c->job_ms <= 0 || c->frees_in_ms < 0)
+        ||  c->job_ms <= 0 || c->frees_in_ms < 0 || !placement_faster (c, &candidates [chosen]))
             continue;
         if ((c->frees_in_ms + c->job_ms) * PLACEMENT_FASTER < candidates [chosen].job_ms)
             return true;

@@ -235,32 +235,73 @@ test_known_bounded (void **state)
     assert_null (known);
 }
 
+//  How often each of 3 candidates is chosen over 200 seeds.
+static void
+s_choices (const placement_candidate_t c [3], int chosen [3])
+{
+    memset (chosen, 0, 3 * sizeof chosen [0]);
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        uint64_t rng = seed;
+        chosen [placement_choose (c, 3, &rng)]++;
+    }
+}
+
 //  Measured job times: a free peer whose jobs take clearly less than the
-//  sampled one's is taken instead; an unknown time changes nothing.
+//  sampled one's, and whose figures say it is clearly faster, is taken
+//  instead; an unknown time changes nothing.
 static void
 test_job_times (void **state)
 {
     (void) state;
+    //  Host 1 holds the job's inputs, so the sample prefers it over the
+    //  two others (two slots each, one busy).
     placement_candidate_t c [3] = {
-        s_peer (1, 1, 0, 0, 100), s_peer (2, 1, 0, 0, 100), s_peer (3, 1, 0, 0, 100)
+        s_peer (1, 1, 0, 0, 50), s_peer (2, 2, 1, 0, 100), s_peer (3, 2, 1, 0, 100)
     };
-    c [0].job_ms = 3000;                //  a slow host
-    c [1].job_ms = 1000;
-    int chosen [3] = { 0, 0, 0 };
-    for (uint64_t seed = 1; seed <= 200; seed++) {
-        uint64_t rng = seed;
-        chosen [placement_choose (c, 3, &rng)]++;
-    }
+    c [0].affinity = 1.0;
+    c [0].job_ms = 3000;                //  a slow host: an eighth-core slice
+    c [1].job_ms = 1000;                //  quarter-core ones
+    int chosen [3];
+    s_choices (c, chosen);
     assert_int_equal (chosen [0], 0);
-    assert_true (chosen [1] > 0 && chosen [2] > 0);
-    //  Within the margin: both used.
+    assert_true (chosen [1] > 0);
+    //  Within the margin: it keeps its jobs.
     c [0].job_ms = 1400;
-    memset (chosen, 0, sizeof chosen);
-    for (uint64_t seed = 1; seed <= 200; seed++) {
-        uint64_t rng = seed;
-        chosen [placement_choose (c, 3, &rng)]++;
-    }
-    assert_true (chosen [0] > 0 && chosen [1] > 0);
+    s_choices (c, chosen);
+    assert_true (chosen [0] > 0);
+    //  Equal slices whose job times differ by the files they got: it keeps
+    //  its jobs too.
+    c [0].job_ms = 3000;
+    c [0].speed = 100;
+    s_choices (c, chosen);
+    assert_true (chosen [0] > 0);
+    //  A busy colleague there: taken for the faster again.
+    c [0].load_milli = 1000;
+    s_choices (c, chosen);
+    assert_int_equal (chosen [0], 0);
+}
+
+//  "Clearly faster" by the gossiped figures: a slot's speed over its load
+//  per slot, 1.5 times or more; never with a speed unknown.
+static void
+test_faster (void **state)
+{
+    (void) state;
+    placement_candidate_t quarter = s_peer (1, 1, 0, 0, 250), other = s_peer (2, 1, 0, 0, 240);
+    placement_candidate_t eighth = s_peer (3, 1, 0, 0, 125), half = s_peer (4, 1, 0, 0, 500);
+    assert_false (placement_faster (&quarter, &other));     //  equal slices
+    assert_false (placement_faster (&other, &quarter));
+    assert_true (placement_faster (&quarter, &eighth));
+    assert_false (placement_faster (&eighth, &quarter));
+    assert_true (placement_faster (&half, &quarter));
+    //  A busy loop in the half-core slice: a quarter core's worth left
+    half.load_milli = 1000;
+    assert_false (placement_faster (&half, &quarter));
+    assert_false (placement_faster (&quarter, &half));
+    assert_true (placement_faster (&half, &eighth));
+    half.speed = 0;
+    assert_false (placement_faster (&half, &eighth));
+    assert_false (placement_faster (&eighth, &half));
 }
 
 //  Holding a job for a faster busy peer: only when it ends there clearly
@@ -270,11 +311,19 @@ test_hold (void **state)
 {
     (void) state;
     placement_candidate_t c [2] = { s_peer (1, 1, 0, 0, 100), s_peer (2, 1, 1, 1, 400) };
-    c [0].job_ms = 3000;                //  free, slow
+    c [0].job_ms = 3000;                //  free, slow: a quarter of the speed
+    c [0].speed = 100;
     c [0].frees_in_ms = -1;
     c [1].job_ms = 800;                 //  busy with our job, ends in 400 ms
     c [1].frees_in_ms = 400;
     assert_true (placement_hold (c, 2, 0));
+    //  Equal peers whose job times differ by the files they got: no hold,
+    //  the free slot takes the job.
+    c [0].speed = 400;
+    assert_false (placement_hold (c, 2, 0));
+    c [0].speed = 0;                    //  unknown
+    assert_false (placement_hold (c, 2, 0));
+    c [0].speed = 100;
     c [1].frees_in_ms = 1500;           //  2300 ms there: not clearly sooner
     assert_false (placement_hold (c, 2, 0));
     c [1].frees_in_ms = -1;             //  others' jobs there: unknown
@@ -306,6 +355,7 @@ main (void)
         cmocka_unit_test (test_eligible),
         cmocka_unit_test (test_known_bounded),
         cmocka_unit_test (test_job_times),
+        cmocka_unit_test (test_faster),
         cmocka_unit_test (test_hold),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
