@@ -11,12 +11,12 @@
 //
 //  Where the origin has measured how long its jobs take at the peers, it
 //  also weighs them by that, between peers whose gossiped figures say
-//  they differ (placement_faster): a free peer whose jobs take clearly less than the sampled one's is
-//  taken instead, and at the end of a build (no job waiting behind) a job
-//  is held for a faster busy peer whose first job of ours should end soon,
-//  rather than sent to a slow free one where it would finish later (on a
-//  mesh of unequal hosts the last compiles on the slowest ones make the
-//  tail of the build).
+//  they differ (placement_faster): a free peer whose jobs take clearly
+//  less than the sampled one's is taken instead, and at the end of a
+//  build (no job waiting behind) a job is held for a faster busy peer
+//  whose first job of ours should end soon, rather than sent to a slow
+//  free one where it would finish later (on a mesh of unequal hosts the
+//  last compiles on the slowest ones make the tail of the build).
 //
 //  Also owns the origin's memory of which blobs it sent to which peer
 //  (placement_known_t): the affinity signal and what need not be inlined.

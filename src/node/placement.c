@@ -90,7 +90,7 @@ placement_choose (const placement_candidate_t *candidates, size_t count, uint64_
         > placement_score (&candidates [first_index], mean_speed))
         chosen = second_index;
     //  Measured job times, where known, overrule the sample, between
-    //  peers that measure clearly apart.
+    //  peers whose gossiped figures differ clearly (placement_faster).
     if (candidates [chosen].job_ms > 0) {
         int fastest = chosen;
         for (size_t i = 0; i < count; i++)
