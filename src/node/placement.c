@@ -22,6 +22,15 @@ placement_free (const placement_candidate_t *candidate)
     return used >= candidate->slots? 0: candidate->slots - used;
 }
 
+//  `speed` slowed by the candidate's load per slot: other work on the
+//  machine (not ours) slows our jobs. (No slots: counted as one.)
+static double
+s_paced (const placement_candidate_t *candidate, double speed)
+{
+    double slots = candidate->slots? candidate->slots: 1;
+    return speed / (1.0 + candidate->load_milli / 1000.0 / slots);
+}
+
 double
 placement_score (const placement_candidate_t *candidate, double mean_speed)
 {
@@ -31,10 +40,8 @@ placement_score (const placement_candidate_t *candidate, double mean_speed)
     //  An unknown speed counts as average: neither preferred nor avoided.
     double speed = candidate->speed? candidate->speed: mean_speed;
     double relative = mean_speed > 0? speed / mean_speed: 1.0;
-    //  Load per slot: other work on the machine (not ours) slows our jobs.
-    double load = candidate->load_milli / 1000.0 / candidate->slots;
     double affinity = candidate->affinity < 0? 0: candidate->affinity > 1? 1: candidate->affinity;
-    return free_share * relative / (1.0 + load) + PLACEMENT_AFFINITY_WEIGHT * affinity;
+    return free_share * s_paced (candidate, relative) + PLACEMENT_AFFINITY_WEIGHT * affinity;
 }
 
 uint64_t
@@ -104,19 +111,11 @@ placement_choose (const placement_candidate_t *candidates, size_t count, uint64_
     return chosen;
 }
 
-//  A slot's speed figure over its load per slot: what placement_score
-//  weighs, without the free share.
-static double
-s_pace (const placement_candidate_t *candidate)
-{
-    double slots = candidate->slots? candidate->slots: 1;
-    return candidate->speed / (1.0 + candidate->load_milli / 1000.0 / slots);
-}
-
 bool
 placement_faster (const placement_candidate_t *fast, const placement_candidate_t *slow)
 {
-    return fast->speed && slow->speed && s_pace (fast) >= PLACEMENT_FASTER * s_pace (slow);
+    return fast->speed && slow->speed
+        && s_paced (fast, fast->speed) >= PLACEMENT_FASTER * s_paced (slow, slow->speed);
 }
 
 bool
