@@ -36,6 +36,13 @@ int  blob_hash_fd (int fd, uint8_t hash [BLOB_HASH_SIZE]);
 
 bool blob_store_has (blob_store_t *self, const uint8_t hash [BLOB_HASH_SIZE]);
 
+//  Between these two, blob_store_has lookups share one read transaction
+//  (one snapshot, one round of locks) instead of one each: for a job's
+//  hundred-odd inputs. Nothing may be written in between. If the
+//  transaction cannot begin, the lookups simply run on their own.
+void blob_store_read_begin (blob_store_t *self);
+void blob_store_read_end (blob_store_t *self);
+
 //  Stores `size` bytes after checking they hash to `hash` (a mismatch is
 //  refused: -1). Idempotent. Returns 0 or -1.
 int blob_store_put (blob_store_t *self, const uint8_t hash [BLOB_HASH_SIZE],

@@ -1,7 +1,9 @@
 //  hash_cache: remembers the content hash of local files keyed by (path,
 //  size, mtime in ns, inode, device), in SQLite (DIR/hashes.db), so that an
-//  unchanged header is hashed once, not once per compile. Owns that table
-//  only; never reads blob contents into the store (the caller decides).
+//  unchanged header is hashed once, not once per compile; each object also
+//  keeps the rows it met in memory, so a hot header costs no query. Owns
+//  that table only; never reads blob contents into the store (the caller
+//  decides).
 
 #ifndef MESHCC_HASH_CACHE_H_INCLUDED
 #define MESHCC_HASH_CACHE_H_INCLUDED

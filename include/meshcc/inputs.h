@@ -62,6 +62,18 @@ int inputs_resolve (const char *root, const char *path,
                     inputs_symlink_fn *on_symlink, void *arg,
                     char *resolved, size_t resolved_size);
 
+//  inputs_resolve on this machine's "/" for many paths in one pass (one
+//  job's inputs): `known` (a zhashx set, keys copied) holds the resolved
+//  directories already looked up in this pass, which are then not looked
+//  up again, and gains those looked up now. Start each pass with an empty
+//  set: a directory replaced by a symlink after it was added is not seen.
+//  When the last component was looked up and is not a symlink, *st_p is
+//  its stat and *st_valid_p true (false otherwise: stat it yourself).
+int inputs_resolve_known (zhashx_t *known, const char *path,
+                          inputs_symlink_fn *on_symlink, void *arg,
+                          char *resolved, size_t resolved_size,
+                          struct stat *st_p, bool *st_valid_p);
+
 //  Finds program `name` as execvp would in `search_path` (a PATH value;
 //  NULL for INPUTS_SANDBOX_PATH; empty entries are skipped, never "."),
 //  or takes it as is when it has a slash. Returns 0 or -1.

@@ -73,6 +73,7 @@ struct _blob_store_t {
     sqlite3_stmt *lru;              //  blobs oldest first, with all bytes
     zhash_t *pins;                  //  hex -> count pinned by this object
     char pin_prefix [48];           //  "dev:ino:" of DIR, for s_pins keys
+    bool reading;                   //  in blob_store_read_begin's transaction
 };
 
 //  Each entry migrates the schema from version (index) to (index + 1).
@@ -602,6 +603,20 @@ bool
 blob_store_has (blob_store_t *self, const uint8_t hash [BLOB_HASH_SIZE])
 {
     return s_lookup (self, hash, NULL, NULL) == 1;
+}
+
+void
+blob_store_read_begin (blob_store_t *self)
+{
+    self->reading = s_exec (self, "BEGIN") == 0;
+}
+
+void
+blob_store_read_end (blob_store_t *self)
+{
+    if (self->reading && s_exec (self, "COMMIT"))
+        s_exec (self, "ROLLBACK");
+    self->reading = false;
 }
 
 int

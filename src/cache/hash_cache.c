@@ -9,7 +9,11 @@
 //  - a file whose stat changed while it was hashed: the hash belongs to
 //    neither the old nor (surely) the new content.
 //  Database errors on write are ignored: the cache is an optimisation and
-//  the hash returned is right either way.
+//  the hash returned is right either way. In front of the table, each
+//  object keeps the rows it read or wrote in memory (HASH_CACHE_MEMO_MAX,
+//  then emptied), under the same test: a job lists the same headers as the
+//  one before it, and a SQLite read transaction per header (locks, a page
+//  lookup) was a tenth of an origin's CPU per job.
 
 #include <assert.h>
 #include <czmq.h>
@@ -27,12 +31,20 @@
 #include "meshcc/limits.h"
 
 #define HASH_CACHE_SCHEMA_VERSION 1
+#define HASH_CACHE_MEMO_MAX 16384
+
+typedef struct {
+    int64_t  size, mtime_ns;
+    uint64_t ino, dev;
+    uint8_t  hash [BLOB_HASH_SIZE];
+} s_row_t;
 
 struct _hash_cache_t {
     char *db_path;
     sqlite3 *db;
     sqlite3_stmt *lookup;
     sqlite3_stmt *upsert;
+    zhashx_t *memo;                 //  path -> s_row_t: rows read or written
     uint64_t hits, misses;          //  lookups answered from / not from the table
 };
 
@@ -45,6 +57,13 @@ static const char *const s_migrations [HASH_CACHE_SCHEMA_VERSION] = {
     "                    dev INTEGER NOT NULL, hash BLOB NOT NULL) WITHOUT ROWID;"
 };
 
+static void
+s_row_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
 hash_cache_t *
 hash_cache_new (const char *dir, char *err, size_t err_size)
 {
@@ -52,6 +71,8 @@ hash_cache_new (const char *dir, char *err, size_t err_size)
     hash_cache_t *self = (hash_cache_t *) calloc (1, sizeof (hash_cache_t));
     assert (self);
     self->db_path = zsys_sprintf ("%s/hashes.db", dir);
+    self->memo = zhashx_new ();
+    zhashx_set_destructor (self->memo, s_row_free);
     if (mkdir (dir, 0700) && errno != EEXIST) {
         snprintf (err, err_size, "cannot create %s: %s", dir, strerror (errno));
         goto fail;
@@ -87,6 +108,7 @@ hash_cache_destroy (hash_cache_t **self_p)
         sqlite3_finalize (self->lookup);
         sqlite3_finalize (self->upsert);
         sqlite3_close (self->db);
+        zhashx_destroy (&self->memo);
         zstr_free (&self->db_path);
         free (self);
         *self_p = NULL;
@@ -117,24 +139,53 @@ s_racy (const struct stat *st)
     return now_ns - s_mtime_ns (st) < (int64_t) HASH_CACHE_RACY_MS * 1000000;
 }
 
+static bool
+s_row_matches (const s_row_t *row, const struct stat *st)
+{
+    return row->size == (int64_t) st->st_size && row->mtime_ns == s_mtime_ns (st)
+        && row->ino == (uint64_t) st->st_ino && row->dev == (uint64_t) st->st_dev;
+}
+
+//  Keeps the row for `path` (stat `st`, content `hash`) in memory.
+static void
+s_remember (hash_cache_t *self, const char *path, const struct stat *st,
+            const uint8_t hash [BLOB_HASH_SIZE])
+{
+    if (zhashx_size (self->memo) >= HASH_CACHE_MEMO_MAX)
+        zhashx_purge (self->memo);
+    s_row_t *row = (s_row_t *) malloc (sizeof (s_row_t));
+    assert (row);
+    *row = (s_row_t) { .size = (int64_t) st->st_size, .mtime_ns = s_mtime_ns (st),
+                       .ino = (uint64_t) st->st_ino, .dev = (uint64_t) st->st_dev };
+    memcpy (row->hash, hash, BLOB_HASH_SIZE);
+    zhashx_update (self->memo, path, row);
+}
+
 int
 hash_cache_get (hash_cache_t *self, const char *path, const struct stat *st,
                 uint8_t hash [BLOB_HASH_SIZE], bool *hit_p)
 {
     assert (self && path && st && hash);
-    bool hit = false;
-    sqlite3_bind_text (self->lookup, 1, path, -1, SQLITE_STATIC);
-    if (sqlite3_step (self->lookup) == SQLITE_ROW
-    &&  sqlite3_column_int64 (self->lookup, 0) == (int64_t) st->st_size
-    &&  sqlite3_column_int64 (self->lookup, 1) == s_mtime_ns (st)
-    &&  (uint64_t) sqlite3_column_int64 (self->lookup, 2) == (uint64_t) st->st_ino
-    &&  (uint64_t) sqlite3_column_int64 (self->lookup, 3) == (uint64_t) st->st_dev
-    &&  sqlite3_column_bytes (self->lookup, 4) == BLOB_HASH_SIZE) {
-        memcpy (hash, sqlite3_column_blob (self->lookup, 4), BLOB_HASH_SIZE);
-        hit = true;
+    const s_row_t *row = (const s_row_t *) zhashx_lookup (self->memo, path);
+    bool hit = row && s_row_matches (row, st);
+    if (hit)
+        memcpy (hash, row->hash, BLOB_HASH_SIZE);
+    else {
+        sqlite3_bind_text (self->lookup, 1, path, -1, SQLITE_STATIC);
+        if (sqlite3_step (self->lookup) == SQLITE_ROW
+        &&  sqlite3_column_int64 (self->lookup, 0) == (int64_t) st->st_size
+        &&  sqlite3_column_int64 (self->lookup, 1) == s_mtime_ns (st)
+        &&  (uint64_t) sqlite3_column_int64 (self->lookup, 2) == (uint64_t) st->st_ino
+        &&  (uint64_t) sqlite3_column_int64 (self->lookup, 3) == (uint64_t) st->st_dev
+        &&  sqlite3_column_bytes (self->lookup, 4) == BLOB_HASH_SIZE) {
+            memcpy (hash, sqlite3_column_blob (self->lookup, 4), BLOB_HASH_SIZE);
+            hit = true;
+        }
+        sqlite3_reset (self->lookup);
+        sqlite3_clear_bindings (self->lookup);
+        if (hit)
+            s_remember (self, path, st, hash);
     }
-    sqlite3_reset (self->lookup);
-    sqlite3_clear_bindings (self->lookup);
     if (hit_p)
         *hit_p = hit;
     if (hit) {
@@ -165,6 +216,7 @@ hash_cache_get (hash_cache_t *self, const char *path, const struct stat *st,
         sqlite3_step (stmt);            //  best effort, see the top
         sqlite3_reset (stmt);
         sqlite3_clear_bindings (stmt);
+        s_remember (self, path, st, hash);
     }
     return 0;
 }

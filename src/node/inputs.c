@@ -114,11 +114,17 @@ inputs_parse_rule (const char *text)
 // ---------------------------------------------------------------------
 //  Path resolution
 
-int
-inputs_resolve (const char *root, const char *path,
-                inputs_symlink_fn *on_symlink, void *arg,
-                char *resolved, size_t resolved_size)
+//  inputs_resolve, plus: prefixes in `known` (when not NULL) are taken as
+//  directories without a lookup, and directories looked up are added to
+//  it; when the last component was looked up and is not a symlink, *st_p
+//  (when not NULL) is its lstat, i.e. its stat, and *st_valid_p is true.
+static int
+s_resolve (const char *root, const char *path, zhashx_t *known,
+           inputs_symlink_fn *on_symlink, void *arg,
+           char *resolved, size_t resolved_size, struct stat *st_p, bool *st_valid_p)
 {
+    if (st_valid_p)
+        *st_valid_p = false;
     if (!path || path [0] != '/' || resolved_size < 2)
         return -1;
     if (!root)
@@ -164,6 +170,9 @@ inputs_resolve (const char *root, const char *path,
         done [done_len] = 0;
         cursor += comp_len;
 
+        bool last = *cursor == 0 || strspn (cursor, "/") == strlen (cursor);
+        if (!last && known && zhashx_lookup (known, done))
+            continue;               //  a directory already looked up
         char host [JOB_MAX_PATH * 2];
         if (root_len + done_len + 1 > sizeof (host)) {
             rc = -1;
@@ -172,8 +181,17 @@ inputs_resolve (const char *root, const char *path,
         memcpy (host, root, root_len);
         memcpy (host + root_len, done, done_len + 1);
         struct stat st;
-        if (lstat (host, &st) || !S_ISLNK (st.st_mode))
+        if (lstat (host, &st))
             continue;               //  absent names resolve lexically
+        if (!S_ISLNK (st.st_mode)) {
+            if (known && S_ISDIR (st.st_mode))
+                zhashx_insert (known, done, (void *) 1);
+            if (last && st_p && st_valid_p) {
+                *st_p = st;
+                *st_valid_p = true;
+            }
+            continue;
+        }
         if (++links > INPUTS_MAX_SYMLINKS) {
             rc = -1;
             break;
@@ -212,6 +230,24 @@ inputs_resolve (const char *root, const char *path,
         strcpy (resolved, done);
     }
     return rc;
+}
+
+int
+inputs_resolve (const char *root, const char *path,
+                inputs_symlink_fn *on_symlink, void *arg,
+                char *resolved, size_t resolved_size)
+{
+    return s_resolve (root, path, NULL, on_symlink, arg, resolved, resolved_size, NULL, NULL);
+}
+
+int
+inputs_resolve_known (zhashx_t *known, const char *path,
+                      inputs_symlink_fn *on_symlink, void *arg,
+                      char *resolved, size_t resolved_size, struct stat *st_p, bool *st_valid_p)
+{
+    assert (known && st_p && st_valid_p);
+    return s_resolve (NULL, path, known, on_symlink, arg, resolved, resolved_size,
+                      st_p, st_valid_p);
 }
 
 // ---------------------------------------------------------------------
@@ -302,6 +338,7 @@ inputs_which (const char *name, const char *search_path, char *out, size_t out_s
 
 typedef struct {
     zhashx_t *seen;             //  path -> index+1 into entries
+    zhashx_t *known;            //  directories resolved in this pass
     manifest_entry_t *entries;
     size_t count, cap;
 } s_manifest_t;
@@ -342,12 +379,14 @@ s_add_path (s_manifest_t *m, const char *path, bool want_dir, hash_cache_t *hash
             char *err, size_t err_size)
 {
     char resolved [JOB_MAX_PATH];
-    if (inputs_resolve (NULL, path, s_on_symlink, m, resolved, sizeof (resolved))) {
+    struct stat st;
+    bool st_valid;
+    if (inputs_resolve_known (m->known, path, s_on_symlink, m, resolved, sizeof (resolved),
+                              &st, &st_valid)) {
         snprintf (err, err_size, "cannot resolve %s (symlink loop or too long)", path);
         return -1;
     }
-    struct stat st;
-    if (stat (resolved, &st)) {
+    if (!st_valid && stat (resolved, &st)) {
         if (want_dir)
             return 0;               //  an -I dir that does not exist here
         snprintf (err, err_size, "input %s: %s", path, strerror (errno));
@@ -714,7 +753,7 @@ inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [
         *reused_p = reused;
     if (!deps)
         return -1;
-    s_manifest_t m = { .seen = zhashx_new () };
+    s_manifest_t m = { .seen = zhashx_new (), .known = zhashx_new () };
     int rc = 0;
     //  Directories first: cwd, include dirs, output dirs.
     rc = s_add_path (&m, cwd, true, hashes, err, err_size);
@@ -742,6 +781,7 @@ inputs_manifest (const compile_args_t *args, const char *cwd, char *const envp [
     }
     zlist_destroy (&deps);
     zhashx_destroy (&m.seen);
+    zhashx_destroy (&m.known);
     if (rc) {
         for (size_t i = 0; i < m.count; i++) {
             free (m.entries [i].path);

@@ -406,10 +406,17 @@ s_prepare_fn (worker_ctx_t *ctx, void *arg)
         if (s_env_relevant (*env))
             spec->envp [envc++] = strdup (*env);
     //  Every input into the store, so that what we send is exactly what
-    //  was hashed even if the file changes while the job is out.
+    //  was hashed even if the file changes while the job is out. The
+    //  lookups first, in one read transaction; then the writes.
+    bool *stored = (bool *) zmalloc (spec->entry_count + 1);
+    blob_store_read_begin (store);
+    for (size_t i = 0; i < spec->entry_count; i++)
+        stored [i] = spec->entries [i].kind != MANIFEST_FILE
+                  || blob_store_has (store, spec->entries [i].hash);
+    blob_store_read_end (store);
     for (size_t i = 0; i < spec->entry_count; i++) {
         manifest_entry_t *entry = &spec->entries [i];
-        if (entry->kind != MANIFEST_FILE || blob_store_has (store, entry->hash)) {
+        if (stored [i]) {
             if (entry->kind == MANIFEST_FILE)
                 job->hits++;
             continue;
@@ -419,6 +426,7 @@ s_prepare_fn (worker_ctx_t *ctx, void *arg)
         uint8_t *data = s_read_file (entry->path, &size);
         if (!data || blob_store_put (store, entry->hash, data, size)) {
             free (data);
+            free (stored);
             job_spec_destroy (&spec);
             job->error_reason = FALLBACK_LISTING;
             if (asprintf (&job->error, "input %s changed or is unreadable", entry->path) < 0)
@@ -427,6 +435,7 @@ s_prepare_fn (worker_ctx_t *ctx, void *arg)
         }
         free (data);
     }
+    free (stored);
     job->hashing_us = (uint64_t) (s_usecs () - listed);
     job->spec = spec;
 }

@@ -139,15 +139,51 @@ placement_hold (const placement_candidate_t *candidates, size_t count, int chose
 //  Known blobs per peer
 
 struct _placement_known_t {
-    zhashx_t *current;              //  hex -> non-NULL marker
+    zhashx_t *current;              //  binary hash -> non-NULL marker
     zhashx_t *older;
     size_t    max;
 };
+
+//  Keys are the raw hashes, not hex: the origin asks this for every input
+//  of every job, per peer, and a BLAKE2b hash is already uniform.
+static size_t
+s_key_hash (const void *key)
+{
+    size_t value;
+    memcpy (&value, key, sizeof value);
+    return value;
+}
+
+static int
+s_key_compare (const void *a, const void *b)
+{
+    return memcmp (a, b, BLOB_HASH_SIZE);
+}
+
+static void *
+s_key_copy (const void *key)
+{
+    void *copy = malloc (BLOB_HASH_SIZE);
+    assert (copy);
+    memcpy (copy, key, BLOB_HASH_SIZE);
+    return copy;
+}
+
+static void
+s_key_free (void **key)
+{
+    free (*key);
+    *key = NULL;
+}
 
 static zhashx_t *
 s_set_new (void)
 {
     zhashx_t *set = zhashx_new ();
+    zhashx_set_key_hasher (set, s_key_hash);
+    zhashx_set_key_comparator (set, s_key_compare);
+    zhashx_set_key_duplicator (set, s_key_copy);
+    zhashx_set_key_destructor (set, s_key_free);
     //  Values are a static marker: nothing to free.
     return set;
 }
@@ -176,47 +212,31 @@ placement_known_destroy (placement_known_t **self_p)
 
 static char s_marker = 1;
 
-//  Own hex rather than blob_hash_hex: keeps this module free of the cache.
 static void
-s_hex (const uint8_t hash [BLOB_HASH_SIZE], char hex [BLOB_HASH_HEX_SIZE + 1])
-{
-    static const char digits [] = "0123456789abcdef";
-    for (size_t i = 0; i < BLOB_HASH_SIZE; i++) {
-        hex [2 * i] = digits [hash [i] >> 4];
-        hex [2 * i + 1] = digits [hash [i] & 15];
-    }
-    hex [BLOB_HASH_HEX_SIZE] = 0;
-}
-
-static void
-s_insert_current (placement_known_t *self, const char *hex)
+s_insert_current (placement_known_t *self, const uint8_t hash [BLOB_HASH_SIZE])
 {
     if (zhashx_size (self->current) >= self->max) {
         zhashx_destroy (&self->older);
         self->older = self->current;
         self->current = s_set_new ();
     }
-    zhashx_insert (self->current, hex, &s_marker);
+    zhashx_insert (self->current, hash, &s_marker);
 }
 
 void
 placement_known_add (placement_known_t *self, const uint8_t hash [BLOB_HASH_SIZE])
 {
-    char hex [BLOB_HASH_HEX_SIZE + 1];
-    s_hex (hash, hex);
-    if (!zhashx_lookup (self->current, hex))
-        s_insert_current (self, hex);
+    if (!zhashx_lookup (self->current, hash))
+        s_insert_current (self, hash);
 }
 
 bool
 placement_known_has (placement_known_t *self, const uint8_t hash [BLOB_HASH_SIZE])
 {
-    char hex [BLOB_HASH_HEX_SIZE + 1];
-    s_hex (hash, hex);
-    if (zhashx_lookup (self->current, hex))
+    if (zhashx_lookup (self->current, hash))
         return true;
-    if (zhashx_lookup (self->older, hex)) {
-        s_insert_current (self, hex);
+    if (zhashx_lookup (self->older, hash)) {
+        s_insert_current (self, hash);
         return true;
     }
     return false;

@@ -155,6 +155,35 @@ test_round_trip (void **state)
     blob_store_destroy (&store);
 }
 
+//  Lookups in one read transaction see one snapshot: a blob another
+//  connection adds meanwhile shows only after the end, and writing works
+//  again after it.
+static void
+test_read_transaction (void **state)
+{
+    fixture_t *fixture = *state;
+    blob_store_t *store = s_store (fixture, 0);
+    blob_store_t *other = s_store (fixture, 0);
+    uint8_t a [BLOB_HASH_SIZE], b [BLOB_HASH_SIZE], c [BLOB_HASH_SIZE];
+    blob_hash_buffer ("a", 1, a);
+    blob_hash_buffer ("b", 1, b);
+    blob_hash_buffer ("c", 1, c);
+    assert_int_equal (blob_store_put (store, a, "a", 1), 0);
+
+    blob_store_read_begin (store);
+    assert_true (blob_store_has (store, a));
+    assert_false (blob_store_has (store, b));
+    assert_int_equal (blob_store_put (other, b, "b", 1), 0);
+    assert_false (blob_store_has (store, b));       //  the snapshot
+    blob_store_read_end (store);
+    assert_true (blob_store_has (store, b));
+
+    assert_int_equal (blob_store_put (store, c, "c", 1), 0);
+    assert_true (blob_store_has (other, c));
+    blob_store_destroy (&other);
+    blob_store_destroy (&store);
+}
+
 static void
 test_hash_mismatch (void **state)
 {
@@ -593,6 +622,25 @@ test_hash_cache (void **state)
     assert_true (hit);
     assert_memory_equal (hash, expected, BLOB_HASH_SIZE);
 
+    //  The second answer came from memory: with the table emptied behind
+    //  its back, this object still knows the row; a new one does not.
+    char db_path [160];
+    snprintf (db_path, sizeof db_path, "%s/hashes.db", fixture->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout (db, 5000);
+    assert_int_equal (sqlite3_exec (db, "DELETE FROM files", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (hash_cache_get (cache, path, &st, hash, &hit), 0);
+    assert_true (hit);
+    assert_memory_equal (hash, expected, BLOB_HASH_SIZE);
+    hash_cache_t *fresh = hash_cache_new (fixture->dir, err, sizeof err);
+    assert_non_null (fresh);
+    assert_int_equal (hash_cache_get (fresh, path, &st, hash, &hit), 0);
+    assert_false (hit);
+    assert_memory_equal (hash, expected, BLOB_HASH_SIZE);
+    hash_cache_destroy (&fresh);
+    sqlite3_close (db);
+
     //  Remembered across objects (and processes).
     hash_cache_destroy (&cache);
     assert_null (cache);
@@ -662,6 +710,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test_setup_teardown (test_selftests, NULL, NULL),
         cmocka_unit_test_setup_teardown (test_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_read_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_hash_mismatch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupted_blob, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_materialize, s_setup, s_teardown),

@@ -425,6 +425,84 @@ test_resolve (void **state)
     assert_string_equal (resolved, "/x");
 }
 
+//  One pass over several paths with a set of known directories: the same
+//  answers and symlinks as inputs_resolve, the last component's stat, and
+//  a known prefix is not looked up again.
+static void
+test_resolve_known (void **state)
+{
+    (void) state;
+    char base [200], path [512], resolved [512], expected [512];
+    snprintf (base, sizeof (base), "%s/resolve-known", s_fx.dir);
+    mkdir (base, 0755);
+    snprintf (path, sizeof (path), "%s/real", base);
+    mkdir (path, 0755);
+    snprintf (path, sizeof (path), "%s/real/x.h", base);
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs ("int x;\n", file);
+    fclose (file);
+    snprintf (path, sizeof (path), "%s/rel", base);
+    assert_int_equal (symlink ("real", path), 0);
+    snprintf (path, sizeof (path), "%s/loop", base);
+    assert_int_equal (symlink ("loop", path), 0);
+
+    zhashx_t *known = zhashx_new ();
+    struct stat st, want;
+    bool st_valid = true;
+    links_t links = { .count = 0 };
+    snprintf (path, sizeof (path), "%s/real/x.h", base);
+    assert_int_equal (inputs_resolve_known (known, path, s_on_link, &links, resolved,
+                                            sizeof (resolved), &st, &st_valid), 0);
+    assert_string_equal (resolved, path);
+    assert_true (st_valid);
+    assert_int_equal (stat (path, &want), 0);
+    assert_true (st.st_ino == want.st_ino && st.st_size == want.st_size);
+    snprintf (expected, sizeof (expected), "%s/real", base);
+    assert_non_null (zhashx_lookup (known, expected));
+    assert_non_null (zhashx_lookup (known, base));
+
+    //  Through the symlink: still reported although its target is known;
+    //  the link itself is never taken as a directory.
+    snprintf (path, sizeof (path), "%s/rel/./x.h", base);
+    assert_int_equal (inputs_resolve_known (known, path, s_on_link, &links, resolved,
+                                            sizeof (resolved), &st, &st_valid), 0);
+    snprintf (expected, sizeof (expected), "%s/real/x.h", base);
+    assert_string_equal (resolved, expected);
+    assert_true (st_valid);
+    assert_int_equal (links.count, 1);
+    snprintf (expected, sizeof (expected), "%s/rel", base);
+    assert_string_equal (links.links [0], expected);
+    assert_null (zhashx_lookup (known, expected));
+
+    //  No stat for a path ending in "..", or for one that does not exist
+    snprintf (path, sizeof (path), "%s/real/..", base);
+    assert_int_equal (inputs_resolve_known (known, path, NULL, NULL, resolved,
+                                            sizeof (resolved), &st, &st_valid), 0);
+    assert_string_equal (resolved, base);
+    assert_false (st_valid);
+    snprintf (path, sizeof (path), "%s/real/absent.h", base);
+    assert_int_equal (inputs_resolve_known (known, path, NULL, NULL, resolved,
+                                            sizeof (resolved), &st, &st_valid), 0);
+    assert_false (st_valid);
+    snprintf (path, sizeof (path), "%s/loop/x", base);
+    assert_int_equal (inputs_resolve_known (known, path, NULL, NULL, resolved,
+                                            sizeof (resolved), &st, &st_valid), -1);
+
+    //  A prefix in the set is not looked up: here a symlink put there
+    //  by hand is taken as a directory (which is why a set lives for
+    //  one pass only).
+    snprintf (expected, sizeof (expected), "%s/rel", base);
+    zhashx_insert (known, expected, (void *) 1);
+    links.count = 0;
+    snprintf (path, sizeof (path), "%s/rel/x.h", base);
+    assert_int_equal (inputs_resolve_known (known, path, s_on_link, &links, resolved,
+                                            sizeof (resolved), &st, &st_valid), 0);
+    assert_string_equal (resolved, path);
+    assert_int_equal (links.count, 0);
+    zhashx_destroy (&known);
+}
+
 static void
 test_relevant_env (void **state)
 {
@@ -1202,6 +1280,7 @@ main (void)
     const struct CMUnitTest tests [] = {
         cmocka_unit_test (test_parse_rule),
         cmocka_unit_test (test_resolve),
+        cmocka_unit_test (test_resolve_known),
         cmocka_unit_test (test_relevant_env),
         cmocka_unit_test (test_identity),
         cmocka_unit_test (test_manifest),
