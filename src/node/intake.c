@@ -219,10 +219,12 @@ s_request (intake_conn_t *conn)
     }
     free (conn->out);
     conn->out = NULL;
-    if (node_free_slots (node) > 0 && !node->saturation.saturated) {
+    if (node_free_slots (node) > 0 && !node->saturation.saturated
+    &&  !origin_peer_first (node->origin)) {
         //  The fast path: no job, no listing, no fork here. The wrapper
         //  execs the compiler, which keeps this connection open. (A
-        //  saturated node places the job like any other: peers first.)
+        //  saturated node places the job like any other: peers first;
+        //  so does a node with a quota while a peer as fast has room.)
         s_give_slot (conn);
         return;
     }

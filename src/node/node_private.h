@@ -203,6 +203,10 @@ void      origin_on_msg (origin_t *self, link_t *link, job_msg_t *msg);
 void      origin_tick (origin_t *self, int64_t now);
 //  A member went dead or left: its jobs go elsewhere.
 void      origin_peer_lost (origin_t *self, const uint8_t id [MESHCC_ID_SIZE]);
+//  Whether our own job should go to a free peer before our own free slot:
+//  on a node confined to a CPU quota, when a peer has a slot free and we
+//  are not clearly faster than it (placement_peer_first).
+bool      origin_peer_first (origin_t *self);
 //  A slot may have freed: dispatch the queue.
 void      origin_dispatch (origin_t *self);
 size_t    origin_queued (origin_t *self);

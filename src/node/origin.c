@@ -747,25 +747,24 @@ s_send_to (origin_job_t *job, origin_peer_t *peer)
 //  --------------------------------------------------------------------------
 //  Placement and the queue
 
-//  Candidates for `job` from gossip; fills `peers` in parallel. Returns
-//  the count, and the slots the mesh offers us in *capacity_p (ours and
-//  every eligible peer's, excluded ones aside).
+//  Candidates for `job` (NULL: any job of ours) from gossip; fills `peers`
+//  in parallel. Returns the count, and the slots the mesh offers us in
+//  *capacity_p (ours and every eligible peer's, excluded ones aside).
 static size_t
-s_candidates (origin_job_t *job, placement_candidate_t *candidates,
+s_candidates (origin_t *self, origin_job_t *job, placement_candidate_t *candidates,
               origin_peer_t **peers, size_t max, uint32_t *capacity_p)
 {
-    origin_t *self = job->origin;
     node_t *node = self->node;
     uint32_t capacity = node->config->slots;
     size_t count = 0;
     uint64_t total_bytes = 0;
-    if (job->spec)
+    if (job && job->spec)
         for (size_t i = 0; i < job->spec->entry_count; i++)
             if (job->spec->entries [i].kind == MANIFEST_FILE)
                 total_bytes += job->spec->entries [i].size + 1;
     for (size_t i = 0; i < gossip_size (node->gossip) && count < max; i++) {
         const gossip_member_t *member = gossip_member (node->gossip, i);
-        if (!placement_eligible (member) || s_excluded (job, member->state.id))
+        if (!placement_eligible (member) || (job && s_excluded (job, member->state.id)))
             continue;
         capacity += member->state.slots;
         origin_peer_t *peer = s_peer (self, member);
@@ -825,6 +824,25 @@ s_queue_max (uint32_t capacity)
     return max > ORIGIN_QUEUE_CAP? ORIGIN_QUEUE_CAP: max;
 }
 
+bool
+origin_peer_first (origin_t *self)
+{
+    node_t *node = self->node;
+    if (!node->share.quota_milli)
+        return false;
+    size_t max = gossip_size (node->gossip) + 1;
+    placement_candidate_t *candidates = (placement_candidate_t *) zmalloc (max * sizeof *candidates);
+    origin_peer_t **peers = (origin_peer_t **) zmalloc (max * sizeof *peers);
+    uint32_t capacity;
+    size_t count = s_candidates (self, NULL, candidates, peers, max, &capacity);
+    placement_candidate_t us = { .slots = node->config->slots, .speed = node->speed,
+                                 .load_milli = node->load_milli };
+    bool first = placement_peer_first (&us, candidates, count);
+    free (candidates);
+    free (peers);
+    return first;
+}
+
 //  Gives `job` a local slot: the wrapper runs the compiler itself, holding
 //  the slot; the job ends here (if the wrapper is gone, so is the job).
 static void
@@ -843,14 +861,14 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
 {
     node_t *node = job->origin->node;
     bool local = node_free_slots (node) > 0;
-    if (local && !node->saturation.saturated) {
+    if (local && !node->saturation.saturated && !origin_peer_first (job->origin)) {
         s_start_local (job);
         return true;
     }
     size_t max = gossip_size (node->gossip) + 1;
     placement_candidate_t *candidates = (placement_candidate_t *) zmalloc (max * sizeof *candidates);
     origin_peer_t **peers = (origin_peer_t **) zmalloc (max * sizeof *peers);
-    size_t count = s_candidates (job, candidates, peers, max, capacity_p);
+    size_t count = s_candidates (job->origin, job, candidates, peers, max, capacity_p);
     int choice = placement_choose (candidates, count, &node->rng);
     origin_peer_t *peer = choice >= 0? peers [choice]: NULL;
     //  At the end of a build (no job waits behind this one), for at most

@@ -119,6 +119,17 @@ placement_faster (const placement_candidate_t *fast, const placement_candidate_t
 }
 
 bool
+placement_peer_first (const placement_candidate_t *self,
+                      const placement_candidate_t *candidates, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!candidates [i].excluded && placement_free (&candidates [i]) > 0
+        &&  !placement_faster (self, &candidates [i]))
+            return true;
+    return false;
+}
+
+bool
 placement_hold (const placement_candidate_t *candidates, size_t count, int chosen)
 {
     if (chosen < 0 || (size_t) chosen >= count || candidates [chosen].job_ms <= 0)

@@ -304,6 +304,35 @@ test_faster (void **state)
     assert_false (placement_faster (&eighth, &half));
 }
 
+//  An origin with a quota sends its job to a free peer before its own
+//  slot unless it is clearly faster than every free one.
+static void
+test_peer_first (void **state)
+{
+    (void) state;
+    placement_candidate_t us = s_peer (9, 1, 0, 0, 250);
+    placement_candidate_t peers [3] = { s_peer (1, 1, 1, 0, 250), s_peer (2, 1, 0, 1, 240),
+                                        s_peer (3, 1, 0, 0, 125) };
+    //  Equal peers, all busy (gossiped or in flight): our own slot
+    assert_false (placement_peer_first (&us, peers, 2));
+    //  One free, as fast: that one first
+    peers [1].in_flight = 0;
+    assert_true (placement_peer_first (&us, peers, 2));
+    //  Excluded (it refused this job): our own slot
+    peers [1].excluded = true;
+    assert_false (placement_peer_first (&us, peers, 2));
+    //  Only an eighth core free: we are twice as fast, our own slot
+    assert_false (placement_peer_first (&us, peers, 3));
+    //  ... unless our own slice is busy (make, say): then it goes
+    us.load_milli = 1000;
+    assert_true (placement_peer_first (&us, peers, 3));
+    //  Speeds not known yet: a free peer first
+    us.load_milli = 0;
+    us.speed = 0;
+    assert_true (placement_peer_first (&us, peers, 3));
+    assert_false (placement_peer_first (&us, peers, 0));
+}
+
 //  Holding a job for a faster busy peer: only when it ends there clearly
 //  sooner, counting the wait for our job there.
 static void
@@ -356,6 +385,7 @@ main (void)
         cmocka_unit_test (test_known_bounded),
         cmocka_unit_test (test_job_times),
         cmocka_unit_test (test_faster),
+        cmocka_unit_test (test_peer_first),
         cmocka_unit_test (test_hold),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
