@@ -71,13 +71,14 @@ bool placement_faster (const placement_candidate_t *fast, const placement_candid
 
 //  Whether a job of an origin confined to a CPU quota goes to a peer
 //  before the origin's own free slot: some candidate has a free slot and
-//  `self` (the origin as a candidate: its slots, speed and load) is not
-//  clearly faster than it (placement_faster). A compile in the origin's
+//  `self` (the origin as a candidate: its slots and speed; its own load,
+//  mostly the build it feeds, is not counted) is not clearly faster than
+//  it (placement_faster, the peer's load counted). A compile in the origin's
 //  own slot takes the same slice as the build's driver (make, libtool,
 //  the node); a job sent away costs it a few milliseconds. On 8 equal
-//  quarter-core hosts, origins that never took their own slot built Open
-//  vSwitch 5-9 % faster (BENCHMARKS.md); an origin clearly faster than
-//  every free peer still compiles at home.
+//  quarter-core hosts, an origin that never took its own slot built Open
+//  vSwitch in 113-118 s against 124-127 s (BENCHMARKS.md); an origin
+//  clearly faster than every free peer still compiles at home.
 bool placement_peer_first (const placement_candidate_t *self,
                            const placement_candidate_t *candidates, size_t count);
 

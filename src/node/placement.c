@@ -122,9 +122,14 @@ bool
 placement_peer_first (const placement_candidate_t *self,
                       const placement_candidate_t *candidates, size_t count)
 {
+    //  Our own load is mostly the build we feed (make, libtool): the
+    //  saturation rule weighs it; it does not make our slot slower than
+    //  a peer's, so our speed is taken as it is.
+    placement_candidate_t bare = *self;
+    bare.load_milli = 0;
     for (size_t i = 0; i < count; i++)
         if (!candidates [i].excluded && placement_free (&candidates [i]) > 0
-        &&  !placement_faster (self, &candidates [i]))
+        &&  !placement_faster (&bare, &candidates [i]))
             return true;
     return false;
 }

@@ -323,11 +323,18 @@ test_peer_first (void **state)
     assert_false (placement_peer_first (&us, peers, 2));
     //  Only an eighth core free: we are twice as fast, our own slot
     assert_false (placement_peer_first (&us, peers, 3));
-    //  ... unless our own slice is busy (make, say): then it goes
+    //  ... also when our own slice is busy: that load is mostly the
+    //  build we feed (make), which does not slow our slot's compile
     us.load_milli = 1000;
+    assert_false (placement_peer_first (&us, peers, 3));
+    //  A free peer as fast as we are, but busy with a colleague's work:
+    //  clearly slower, our own slot
+    peers [1].excluded = false;
+    peers [1].load_milli = 1000;
+    assert_false (placement_peer_first (&us, peers, 3));
+    peers [1].load_milli = 0;
     assert_true (placement_peer_first (&us, peers, 3));
     //  Speeds not known yet: a free peer first
-    us.load_milli = 0;
     us.speed = 0;
     assert_true (placement_peer_first (&us, peers, 3));
     assert_false (placement_peer_first (&us, peers, 0));
