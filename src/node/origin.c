@@ -824,6 +824,14 @@ s_queue_max (uint32_t capacity)
     return max > ORIGIN_QUEUE_CAP? ORIGIN_QUEUE_CAP: max;
 }
 
+//  This node as a placement candidate, for comparing speeds with peers:
+//  its own load is left out (see placement_peer_first).
+static placement_candidate_t
+s_us (node_t *node)
+{
+    return (placement_candidate_t) { .slots = node->config->slots, .speed = node->speed };
+}
+
 bool
 origin_peer_first (origin_t *self)
 {
@@ -835,8 +843,7 @@ origin_peer_first (origin_t *self)
     origin_peer_t **peers = (origin_peer_t **) zmalloc (max * sizeof *peers);
     uint32_t capacity;
     size_t count = s_candidates (self, NULL, candidates, peers, max, &capacity);
-    placement_candidate_t us = { .slots = node->config->slots, .speed = node->speed,
-                                 .load_milli = node->load_milli };
+    placement_candidate_t us = s_us (node);
     bool first = placement_peer_first (&us, candidates, count);
     free (candidates);
     free (peers);
@@ -861,7 +868,10 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
 {
     node_t *node = job->origin->node;
     bool local = node_free_slots (node) > 0;
-    if (local && !node->saturation.saturated && !origin_peer_first (job->origin)) {
+    //  Our own slot is free and our slice has room: it is the job's,
+    //  unless (on a node with a quota) a peer as fast has a slot free.
+    bool own = local && !node->saturation.saturated;
+    if (own && !origin_peer_first (job->origin)) {
         s_start_local (job);
         return true;
     }
@@ -869,12 +879,20 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     placement_candidate_t *candidates = (placement_candidate_t *) zmalloc (max * sizeof *candidates);
     origin_peer_t **peers = (origin_peer_t **) zmalloc (max * sizeof *peers);
     size_t count = s_candidates (job->origin, job, candidates, peers, max, capacity_p);
+    if (own) {
+        //  Only a peer as fast as our own free slot may have the job.
+        placement_candidate_t us = s_us (node);
+        for (size_t i = 0; i < count; i++)
+            if (placement_faster (&us, &candidates [i]))
+                candidates [i].excluded = true;
+    }
     int choice = placement_choose (candidates, count, &node->rng);
     origin_peer_t *peer = choice >= 0? peers [choice]: NULL;
     //  At the end of a build (no job waits behind this one), for at most
     //  half the chosen peer's job time: a faster busy peer may end it sooner.
+    //  (Not with our own slot free: that is sooner still.)
     int64_t held_for = job->queued_at? zclock_mono () - job->queued_at: 0;
-    if (peer && zlist_size (job->origin->queue) == 0 && held_for < peer->job_ms / 2
+    if (peer && !own && zlist_size (job->origin->queue) == 0 && held_for < peer->job_ms / 2
     &&  placement_hold (candidates, count, choice)) {
         peer = NULL;
         if (!job->held) {
@@ -892,8 +910,9 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     if (!peer) {
         //  Saturated here: the job waits for a peer's slot, unless no peer
         //  offers any (then our own slot after all; *capacity_p counts
-        //  our own slots too).
-        if (local && *capacity_p <= node->config->slots) {
+        //  our own slots too). With our own slot free and room for it, the
+        //  peer as fast went meanwhile (or refused this job): ours.
+        if (local && (own || *capacity_p <= node->config->slots)) {
             s_start_local (job);
             return true;
         }

@@ -7,7 +7,8 @@
 # host (its cgroup and namespace, exit status passed through); one keyed
 # node per host, started through `cluster exec`, finds the other by UDP
 # beacons alone; a tiny C file compiled through meshcc on host 0 while a
-# busy loop saturates host 0's half core (MESHCC_STRICT=1: no local
+# busy loop saturates host 0's half core, and before that while it is
+# idle but h1's slot is free and as fast (MESHCC_STRICT=1: no local
 # fallback; h0 has a free slot but reports cpu_saturated, so the job goes to
 # its peer) is executed by host 1's node and
 # gives the object a local gcc gives; meanwhile host 0 does not package its
@@ -220,6 +221,21 @@ if wait_until 15 h0_idle; then
 else
     not_ok "h0 reports its idle slice not saturated (cpu_saturated: $(status_field h0 cpu_saturated))"
 fi
+# Not saturated, its slot free, but h0 has a quota and h1 a free slot at
+# least as fast (one core with a busy loop: half a core's worth, h0's
+# whole slice): the job goes to h1 first (placement_peer_first).
+local0=$(stats_value h0 jobs_local) || local0="?"
+sent0=$(stats_value h0 "${STATS_SENT_KEYS[@]}") || sent0=0
+"$CLUSTER" exec "$CNAME" 0 -- env MESHCC_DIR="$T/h0" MESHCC_STRICT=1 TMPDIR="$T/tmp" \
+    timeout -k 5 60 "$MESHCC" gcc -g -O2 -c tiny.c -o tiny0.o 2>"$T/compile0.err"; rc=$?
+sent=$(stats_value h0 "${STATS_SENT_KEYS[@]}") || sent="?"
+if [ $rc = 0 ] && cmp -s tiny0.o ref.o && [ "$(stats_value h0 jobs_local)" = "$local0" ] \
+   && [ "${sent%.*}" -gt "${sent0%.*}" ] 2>/dev/null; then
+    ok "h0 idle, with a quota: its job goes to h1's free slot before its own (${STATS_SENT_KEYS[0]} $sent0 -> $sent, jobs_local $local0)"
+else
+    not_ok "h0 idle, with a quota: its job goes to h1's free slot before its own (exit $rc, ${STATS_SENT_KEYS[0]} $sent0 -> $sent, jobs_local $local0 -> $(stats_value h0 jobs_local))"
+    sed 's/^/#   stderr: /' "$T/compile0.err"
+fi
 # Saturate host 0: a busy loop in its half-core slice (stopped by `down`).
 "$CLUSTER" exec "$CNAME" 0 -- sh -c 'while :; do :; done' &
 BUSY0=$!
@@ -252,8 +268,11 @@ check "h0 did not compile it in its free slot (jobs_local $local0 -> $(stats_val
 # once the busy loop is gone).
 # (Its registry is looked at first, at once: nothing there, in a new
 # directory.)
+# (The idle-slice job above may have let it start: then it is paused.)
 gcc_waits () {
-    [[ "$(status_field h0 toolchain_packaging)" == *"gcc waiting for an idle node"* ]] \
+    local what
+    what=$(status_field h0 toolchain_packaging)
+    [[ "$what" == *"gcc waiting for an idle node"* || "$what" == *"gcc paused"* ]] \
         && [ "$(status_field h0 toolchains_held)" = 0 ]
 }
 if wait_until 10 gcc_waits; then
