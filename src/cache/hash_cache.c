@@ -173,13 +173,15 @@ hash_cache_get (hash_cache_t *self, const char *path, const struct stat *st,
     else {
         sqlite3_bind_text (self->lookup, 1, path, -1, SQLITE_STATIC);
         if (sqlite3_step (self->lookup) == SQLITE_ROW
-        &&  sqlite3_column_int64 (self->lookup, 0) == (int64_t) st->st_size
-        &&  sqlite3_column_int64 (self->lookup, 1) == s_mtime_ns (st)
-        &&  (uint64_t) sqlite3_column_int64 (self->lookup, 2) == (uint64_t) st->st_ino
-        &&  (uint64_t) sqlite3_column_int64 (self->lookup, 3) == (uint64_t) st->st_dev
         &&  sqlite3_column_bytes (self->lookup, 4) == BLOB_HASH_SIZE) {
-            memcpy (hash, sqlite3_column_blob (self->lookup, 4), BLOB_HASH_SIZE);
-            hit = true;
+            s_row_t stored = {
+                .size = sqlite3_column_int64 (self->lookup, 0),
+                .mtime_ns = sqlite3_column_int64 (self->lookup, 1),
+                .ino = (uint64_t) sqlite3_column_int64 (self->lookup, 2),
+                .dev = (uint64_t) sqlite3_column_int64 (self->lookup, 3) };
+            hit = s_row_matches (&stored, st);
+            if (hit)
+                memcpy (hash, sqlite3_column_blob (self->lookup, 4), BLOB_HASH_SIZE);
         }
         sqlite3_reset (self->lookup);
         sqlite3_clear_bindings (self->lookup);

@@ -170,7 +170,7 @@ s_resolve (const char *root, const char *path, zhashx_t *known,
         done [done_len] = 0;
         cursor += comp_len;
 
-        bool last = *cursor == 0 || strspn (cursor, "/") == strlen (cursor);
+        bool last = cursor [strspn (cursor, "/")] == 0;
         if (!last && known && zhashx_lookup (known, done))
             continue;               //  a directory already looked up
         char host [JOB_MAX_PATH * 2];

@@ -871,7 +871,7 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     //  Our own slot is free and our slice has room: it is the job's,
     //  unless (on a node with a quota) a peer as fast has a slot free.
     bool own = local && !node->saturation.saturated;
-    if (own && !origin_peer_first (job->origin)) {
+    if (own && !node->share.quota_milli) {
         s_start_local (job);
         return true;
     }
@@ -880,8 +880,15 @@ s_try_start (origin_job_t *job, uint32_t *capacity_p)
     origin_peer_t **peers = (origin_peer_t **) zmalloc (max * sizeof *peers);
     size_t count = s_candidates (job->origin, job, candidates, peers, max, capacity_p);
     if (own) {
-        //  Only a peer as fast as our own free slot may have the job.
+        //  As origin_peer_first, on the candidates for this job; then only
+        //  a peer as fast as our own free slot may have it.
         placement_candidate_t us = s_us (node);
+        if (!placement_peer_first (&us, candidates, count)) {
+            free (candidates);
+            free (peers);
+            s_start_local (job);
+            return true;
+        }
         for (size_t i = 0; i < count; i++)
             if (placement_faster (&us, &candidates [i]))
                 candidates [i].excluded = true;
